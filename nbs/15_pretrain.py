@@ -163,17 +163,18 @@ def load_clips(split: VideoSplit, num_workers: int = 2, max_bad_fraction: float 
     if progress:
         from tqdm.auto import tqdm
         loader = tqdm(loader, desc='decoding pre-training clips', unit='batch', leave=False)
-    clips, kept, bad = [], [], []
+    clips, kept, bad = None, [], []
     for batch in loader:
         for i, clip, err in batch:
             if clip is None: bad.append(err); continue
-            if clips and clip.shape != clips[0].shape:
-                raise ValueError(f"{split[i][0]}: {tuple(clip.shape)} frames, but the first video has {tuple(clips[0].shape)}; "
+            if clips is None: clips = torch.empty(len(split), *clip.shape, dtype=torch.uint8)
+            if clip.shape != clips.shape[1:]:
+                raise ValueError(f"{split[i][0]}: frames {tuple(clip.shape)}, but the first video has {tuple(clips.shape[1:])}; "
                                  f"pre-training expects clips of one size (the synthetic world's)")
-            clips.append(clip.contiguous()); kept.append(i)
+            clips[len(kept)] = clip; kept.append(i)          # copied: no handle on the workers' shared memory is kept
     check_skipped(bad, len(split), max_bad_fraction, 'pre-training set')
-    if not clips: raise ValueError(f"no readable video in the split under {split.root}")
-    return torch.stack(clips), kept
+    if clips is None: raise ValueError(f"no readable video in the split under {split.root}")
+    return clips[:len(kept)], kept
 
 # %% [markdown]
 # A `CaptionBatches` item is a whole batch. Item `(i, seed)` — the key the engine's sampler gives — draws, from
@@ -252,6 +253,22 @@ small = get_config(TINY_VICLIP, vision_width=32, vision_layers=1, vision_heads=2
 split = world.split('pretrain')
 clips, kept = load_clips(split, num_workers=0)
 assert clips.dtype == torch.uint8 and clips.shape == (72, 16, 3, 32, 32) and kept == list(range(72))
+# an unreadable video is skipped, named and counted; a split of mostly unreadable videos is an error
+import warnings
+from msta_core.datasets import Sample
+from msta_core.loader import TooManyBrokenVideos
+(tmp / 'broken.mp4').write_bytes(b'not a video')
+bad = VideoSplit(split.root, split.samples[:3] + [Sample(str(tmp / 'broken.mp4'), 0)], split.classnames)
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter('always')
+    c3, k3 = load_clips(bad, num_workers=0)
+assert k3 == [0, 1, 2] and torch.equal(c3, clips[:3]) and any('broken.mp4' in str(x.message) for x in w)
+(tmp / 'empty.mp4').write_bytes(b'')
+try: load_clips(VideoSplit(split.root, [Sample(str(tmp / f), 0) for f in ('broken.mp4', 'empty.mp4')], split.classnames), num_workers=0)
+except TooManyBrokenVideos: pass
+else: raise AssertionError('a split of unreadable videos must fail')
+
+# %%
 caps = json.loads((world.root / 'captions/pretrain_captions.json').read_text())
 ds = CaptionBatches(clips, [split.samples[i].label for i in kept], [caps[split.samples[i].path] for i in kept], 16, 10, small)
 b = ds[(3, 1234)]

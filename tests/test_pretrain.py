@@ -36,3 +36,19 @@ def test_pretrain_notebook(tmp_path, monkeypatch):
     assert all(torch.equal(sd[k], v) for k, v in m.state_dict().items())
     assert json.loads((out / 'run_info.json').read_text())['config']['key'] == info['key']
     assert not (tmp_path / 'cache' / 'pretrained').exists()          # out_dir given: nothing in the cache
+
+
+def test_same_seed_same_weights(tmp_path):
+    "A step budget and a seed give one model: two runs are identical, another seed is not."
+    from msta_core.viclip import get_config
+    from msta_core.pretrain import pretrain_tiny
+    small = get_config(TINY_VICLIP, vision_width=32, vision_layers=1, vision_heads=2, text_width=32, text_layers=1,
+                       text_heads=2, embed_dim=32)
+    world = generate_world(tmp_path / 'world', seed=0, workers=2, **TINY)
+    kw = dict(viclip=small, steps=4, batch_size=16, log_every=2, evaluate=False, progress=False, num_workers=0)
+    a, b, c = (torch.load(pretrain_tiny(world, tmp_path / name, seed=s, **kw), weights_only=True)['model']
+               for name, s in (('a', 0), ('b', 0), ('c', 1)))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    ra, rb = (read_info(tmp_path / n / CHECKPOINT_NAME)['loss_curve'] for n in 'ab')
+    assert ra == rb and len(ra) == 2

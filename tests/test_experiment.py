@@ -1,0 +1,127 @@
+"""End-to-end runs on a tiny synthetic world: a run killed mid-epoch resumes to the identical result, two gloo
+processes train what one process trains, and train.ipynb runs every protocol under papermill."""
+import json, os, signal, subprocess, sys, time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from msta_core.engine import TrainConfig
+from msta_core.presets import synthetic_preset
+from msta_core.synthetic import generate_world
+from msta_core.pretrain import pretrain_tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    "A small world and a tiny ViCLIP pre-trained on it for a few steps."
+    base = tmp_path_factory.mktemp('exp')
+    world = generate_world(base / 'world', seed=0, videos_per_class=4, pretrain_per_class=2, test_per_class=1,
+                           shots=(2,), base_shots=2, descriptions=(2,), workers=2)
+    ckpt = pretrain_tiny(world, base / 'pre', steps=3, batch_size=8, log_every=3, evaluate=False, num_workers=0, progress=False)
+    return world, ckpt, base
+
+
+def config(tiny, out, **train):
+    world, ckpt, _ = tiny
+    t = TrainConfig(epochs=2, lr=1e-3, warmup_epochs=0.5, batch_size=4, micro_batch=4, num_workers=0, save_every=1, **train)
+    c = synthetic_preset('fewshot', 'msta+consistency', shots=2, data_root=str(world.root), checkpoint=str(ckpt),
+                         views=(1, 1), out_dir=str(out), train=t)
+    return c
+
+
+def run_cli(cfg, nproc=1, wait=True):
+    out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
+    (out / 'config.json').write_text(cfg.to_json())
+    if nproc == 1: cmd = [sys.executable, '-m', 'msta_core.experiment', str(out / 'config.json')]
+    else: cmd = [str(Path(sys.executable).parent / 'torchrun'), '--standalone', '--nproc_per_node', str(nproc),
+                 '-m', 'msta_core.experiment', str(out / 'config.json')]
+    p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
+    if wait:
+        log, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, log[-4000:]
+    return p
+
+
+def adapters(out):
+    return torch.load(Path(out) / 'adapters.pt', weights_only=True)['state_dict']
+
+
+def test_killed_run_resumes_identically(tiny, tmp_path):
+    full = config(tiny, tmp_path / 'full')
+    run_cli(full)
+    cut = replace(full, out_dir=str(tmp_path / 'cut'))
+    p = run_cli(cut, wait=False)
+    ck = Path(cut.out_dir) / 'last.pt'
+    t0 = time.time()
+    while not ck.exists() and time.time() - t0 < 300 and p.poll() is None: time.sleep(0.02)
+    time.sleep(0.3)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()                      # a real kill, mid-run
+    assert p.returncode == -signal.SIGKILL, 'the run finished before it could be killed: make it longer'
+    state = torch.load(ck, weights_only=True)
+    assert state['step'] < 2 * 20                                   # it stopped before the end
+    run_cli(cut)                                                    # a new process resumes from last.pt
+    a, b = adapters(full.out_dir), adapters(cut.out_dir)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ra, rb = (json.loads((Path(o) / 'results.json').read_text()) for o in (full.out_dir, cut.out_dir))
+    assert ra['summary'] == rb['summary']
+    ha = [json.loads(l) for l in (Path(full.out_dir) / 'metrics.jsonl').read_text().splitlines()]
+    hb = [json.loads(l) for l in (Path(cut.out_dir) / 'metrics.jsonl').read_text().splitlines()]
+    assert ha == hb
+
+
+def test_two_processes_match_one(tiny, tmp_path):
+    one = config(tiny, tmp_path / 'one', seed=7)
+    one = replace(one, peft=replace(one.peft, dropout=0.0), train=replace(one.train, epochs=1))   # dropout masks depend on the shard
+    two = replace(one, out_dir=str(tmp_path / 'two'), train=replace(one.train, micro_batch=2), nproc=2)
+    run_cli(one); run_cli(two, nproc=2)
+    a, b = adapters(one.out_dir), adapters(two.out_dir)
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    ra, rb = (json.loads((Path(o) / 'results.json').read_text()) for o in (one.out_dir, two.out_dir))
+    assert ra['results']['test']['n'] == rb['results']['test']['n'] == 40          # every test clip, once
+    assert abs(ra['summary']['top1'] - rb['summary']['top1']) < 1e-6
+
+
+@pytest.mark.parametrize('protocol,method', [('fewshot', 'lora'), ('base2novel', 'msta+consistency'),
+                                             ('zeroshot', 'zero-shot'), ('supervised', 'adaptformer')])
+def test_train_notebook(tiny, tmp_path, protocol, method):
+    import papermill as pm
+    world, ckpt, _ = tiny
+    out = tmp_path / 'run'
+    pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'out.ipynb'), kernel_name='python3', progress_bar=False,
+                        cwd=str(ROOT / 'nbs'),
+                        parameters=dict(protocol=protocol, method=method, shots=2, data_root=str(world.root), checkpoint=str(ckpt),
+                                        out_dir=str(out), epochs=1, batch_size=8, micro_batch=8, num_workers=0, views=[1, 1]))
+    r = json.loads((out / 'results.json').read_text())
+    assert r['protocol'] == protocol and r['method'] == method
+    if protocol == 'base2novel': assert {'base', 'novel', 'hm'} <= set(r['summary'])
+    assert (out / 'curves.png').exists()
+
+
+def test_bad_parameters_fail_first(tiny, tmp_path):
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError, match='shots'):
+        pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'out.ipynb'), kernel_name='python3',
+                            progress_bar=False, parameters=dict(protocol='fewshot', shots=3, out_dir=str(tmp_path / 'x')))
+    assert not (tmp_path / 'x').exists()                             # failed before any work
+
+
+def test_results_notebook(tiny, tmp_path):
+    "results.ipynb collects run folders into the paper's table layout beside the paper's and the authors' numbers."
+    import papermill as pm
+    world, ckpt, _ = tiny
+    for method in ('zero-shot', 'lora'):
+        pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / f'{method}.ipynb'), kernel_name='python3',
+                            progress_bar=False, cwd=str(ROOT / 'nbs'),
+                            parameters=dict(protocol='base2novel', method=method, data_root=str(world.root), checkpoint=str(ckpt),
+                                            out_dir=str(tmp_path / 'runs' / method), epochs=1, batch_size=8, micro_batch=8,
+                                            num_workers=0, views=[1, 1]))
+    pm.execute_notebook(str(ROOT / 'nbs/results.ipynb'), str(tmp_path / 'results.ipynb'), kernel_name='python3',
+                        progress_bar=False, cwd=str(ROOT / 'nbs'), parameters=dict(runs_dir=str(tmp_path / 'runs')))
+    md = (tmp_path / 'runs' / 'results.md').read_text()
+    assert 'zero-shot' in md and 'lora' in md and '| base2novel' in md
