@@ -16,7 +16,7 @@ setuptools.setup(
     author=cfg['author'],
     author_email=cfg['author_email'],
     license='Apache-2.0',
-    classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],
+    classifiers=['Programming Language :: Python :: 3'],
     url=cfg['git_url'],
     project_urls={'Source': cfg['git_url']},
     long_description=readme.read_text(encoding='utf-8') if readme.exists() else cfg['description'],
