@@ -19,10 +19,10 @@ from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_METHODS', 'PeftConfig', 'get_peft_config', 'GradScale',
-           'scale_grad', 'tokens_to_video', 'video_to_tokens', 'kaiming_init_', 'MSTALayer', 'PeftMethod', 'ZeroShot',
-           'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer',
-           'AdaptFormer', 'STAdapterMethod', 'apply_peft', 'peft_method', 'remove_peft', 'adapters_disabled',
-           'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft', 'merge_lora']
+           'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer',
+           'PeftMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter',
+           'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'apply_peft', 'peft_method', 'remove_peft',
+           'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft', 'merge_lora']
 
 # %% ../nbs/06_adapters.ipynb #38fbde77
 METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter')
@@ -145,6 +145,16 @@ def video_to_tokens(v: torch.Tensor) -> torch.Tensor:
     "`[B, C, T, h, w]` → patch tokens `[B, h·w·T, C]` (the inverse of `tokens_to_video`)."
     return v.permute(0, 3, 4, 2, 1).flatten(1, 3)
 
+def conv_tokens(conv: nn.Conv3d, x: torch.Tensor, grid: tuple) -> torch.Tensor:
+    "`video_to_tokens(conv(tokens_to_video(x, grid)))`, computed without copying `x` into `[B, C, T, h, w]`."
+    T, h, w = grid
+    tokens_to_video(x, grid)                                         # checks that the tokens fill the grid
+    v = x.unflatten(1, (h, w, T)).permute(0, 4, 1, 2, 3)             # [B, C, h, w, T]: a view, channels-last in memory
+    axes = lambda t: (t[1], t[2], t[0])                              # (T, h, w) → (h, w, T)
+    y = F.conv3d(v, conv.weight.permute(0, 1, 3, 4, 2), conv.bias, axes(conv.stride), axes(conv.padding),
+                 axes(conv.dilation), conv.groups)                   # [B, C', h', w', T']
+    return y.permute(0, 2, 3, 4, 1).flatten(1, 3)
+
 # %% ../nbs/06_adapters.ipynb #512f445a
 def kaiming_init_(module: nn.Module) -> nn.Module:
     "MMA's initialisation for every adapter layer: Kaiming-normal weights (fan-out, ReLU gain), zero biases."
@@ -181,8 +191,9 @@ class MSTALayer(nn.Module):
         "A^v_l: `x` = LN(X_{l-1}) `[B, 1 + h·w·T, D]` → `[B, 1 + h·w·T, D]`."
         s = self.video_up_spatial(self.adapter_layer(F.relu(self.video_down(x))))
         if self.video_up_temporal is None: return s
-        t = video_to_tokens(self.video_up_temporal(tokens_to_video(s[:, 1:], grid)))
-        return torch.cat([s[:, :1], s[:, 1:] + t if self.temporal == 'residual' else t], 1)
+        t = conv_tokens(self.video_up_temporal, s[:, 1:], grid)
+        if self.temporal == 'residual': return s + F.pad(t, (0, 0, 1, 0))   # the class token gets no temporal term
+        return torch.cat([s[:, :1], t], 1)
 
     def text_branch(self, x):
         "A^t_l: `x` = LN(W_{l-1}) `[N, L, D]` → `[N, L, D]`."
@@ -325,8 +336,8 @@ class STAdapter(nn.Module):
         for p in (self.conv.weight, self.conv.bias, self.down.bias, self.up.bias): nn.init.zeros_(p)
 
     def forward(self, x, grid):
-        z = video_to_tokens(self.conv(tokens_to_video(self.down(x[:, 1:]), grid)))
-        return torch.cat([x[:, :1], x[:, 1:] + self.scale * self.up(z)], 1)
+        z = conv_tokens(self.conv, self.down(x[:, 1:]), grid)
+        return x + F.pad(self.scale * self.up(z), (0, 0, 1, 0))       # the class token is left as is
 
 class STAdapterLayer(nn.Module):
     "ST-Adapter in one block: before attention, before the MLP, or both."

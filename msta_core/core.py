@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, json, random, tempfile
+import os, io, json, random, tempfile, ctypes
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['shared_dir', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'cache_dir',
-           'seed_everything', 'default_device']
+           'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 def shared_dir(required: bool = True) -> Path | None:
@@ -74,3 +74,18 @@ def seed_everything(seed: int) -> None:
 def default_device() -> torch.device:
     "CUDA if available, else CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_core.ipynb #eaac24cd
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameter numbers (malloc.h)
+
+def glibc_version() -> str | None:
+    "'glibc 2.36' when this process runs on glibc, else `None` (macOS, Windows, musl)."
+    try: v = os.confstr('CS_GNU_LIBC_VERSION')
+    except (AttributeError, ValueError, OSError): return None
+    return v if v and v.startswith('glibc') else None
+
+def tune_cpu_malloc(mmap_threshold: int = 1 << 30, trim_threshold: int = 2 ** 31 - 1) -> bool:
+    "Make glibc reuse freed memory for large tensors instead of re-mapping it; `True` if applied."
+    if os.environ.get('MSTA_MALLOC_TUNING', '1') == '0' or glibc_version() is None: return False
+    libc = ctypes.CDLL(None)                                         # the C library this process runs on
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
-from .core import atomic_torch_save, atomic_write_json, atomic_write_text
+from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_cpu_malloc
 from .loader import check_skipped
 
 # %% auto #0
@@ -225,11 +225,13 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
         progress: bool = True) -> list[dict]:
     "Train `model` (its `forward(batch)` returns `{'loss': ...}`) on `dataset`; returns the per-epoch history."
     d = d or setup_distributed()
+    malloc_tuned = d.device.type == 'cpu' and tune_cpu_malloc()     # ~10% faster steps on CPU (00_core)
     out_dir = Path(out_dir); ck_path = out_dir / 'last.pt'
     if d.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config_to_save if config_to_save is not None else cfg),
-                                                      'train': _plain(cfg), 'world_size': d.world_size, 'env': environment_info()})
+                                                      'train': _plain(cfg), 'world_size': d.world_size,
+                                                      'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
     model.to(d.device)
     accum = cfg.accum_steps(d.world_size)
     sampler = EpochSampler(len(dataset), cfg.seed, True, d.rank, d.world_size)

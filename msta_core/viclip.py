@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config', 'QuickGELU',
-           'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer', 'TextTransformer', 'ViCLIP',
-           'read_key_list', 'CheckpointError', 'resize_temporal_embedding', 'resize_text_positions',
-           'load_state_dict_strict', 'load_viclip', 'inflate_weight', 'clip_to_viclip_state_dict', 'load_openai_clip']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config',
+           'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer',
+           'TextTransformer', 'ViCLIP', 'read_key_list', 'CheckpointError', 'resize_temporal_embedding',
+           'resize_text_positions', 'load_state_dict_strict', 'load_viclip', 'inflate_weight',
+           'clip_to_viclip_state_dict', 'load_openai_clip']
 
 # %% ../nbs/02_viclip.ipynb #3311fad6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -68,9 +69,21 @@ def get_config(config: str | ViCLIPConfig = 'b16', **overrides) -> ViCLIPConfig:
     return replace(config, **overrides)
 
 # %% ../nbs/02_viclip.ipynb #0487cecd
+class QuickGELUFunction(torch.autograd.Function):
+    "x·σ(1.702x), whose backward keeps only x: with u = 1.702x the derivative σ(u)(1 + u(1 − σ(u))) is SiLU's at u."
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(1.702 * x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return torch.ops.aten.silu_backward(grad, 1.702 * x)
+
 class QuickGELU(nn.Module):
     "CLIP's GELU approximation, x·σ(1.702x)."
-    def forward(self, x): return x * torch.sigmoid(1.702 * x)
+    def forward(self, x): return QuickGELUFunction.apply(x)
 
 class Attention(nn.Module):
     "Multi-head self-attention with `nn.MultiheadAttention`'s parameter layout, computed with SDPA (batch-first)."
