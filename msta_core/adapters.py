@@ -20,9 +20,10 @@ from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_METHODS', 'PeftConfig', 'get_peft_config', 'GradScale',
            'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer',
-           'PeftMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter',
-           'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'apply_peft', 'peft_method', 'remove_peft',
-           'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft', 'merge_lora']
+           'PeftMethod', 'BlockLayerMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA',
+           'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'apply_peft',
+           'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft',
+           'load_peft', 'merge_lora']
 
 # %% ../nbs/06_adapters.ipynb #38fbde77
 METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter')
@@ -234,11 +235,19 @@ def _check_layers(cfg: PeftConfig, mc: ViCLIPConfig):
         raise ValueError(f"layers={cfg.layers} but the adapted encoders have only {depth} blocks "
                          f"(vision {mc.vision_layers}, text {mc.text_layers}); blocks are counted from 1")
 
-def _tower_layers(cfg: PeftConfig, mc: ViCLIPConfig, make) -> dict:
-    "`{tower: ModuleDict(block -> make(width))}` for every adapted block of every chosen tower."
-    return {t: nn.ModuleDict({str(l): make(w) for l in cfg.blocks(d)})
-            for t, w, d in [('video', mc.vision_width, mc.vision_layers), ('text', mc.text_width, mc.text_layers)]
-            if t in cfg.towers}
+class BlockLayerMethod(PeftMethod):
+    "One layer per adapted block of each chosen tower (`self.video`, `self.text`), each with a `block_forward`."
+    def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig, make):
+        super().__init__(cfg)
+        _check_layers(cfg, mc)
+        for t, width, depth in [('video', mc.vision_width, mc.vision_layers), ('text', mc.text_width, mc.text_layers)]:
+            if t in cfg.towers: setattr(self, t, nn.ModuleDict({str(l): make(width) for l in cfg.blocks(depth)}))
+
+    def layer_blocks(self, model) -> list:
+        "`(block, layer)` pairs, blocks counted from 1 in the keys."
+        return [(_blocks(model, t)[int(l) - 1], layer) for t in self.config.towers for l, layer in getattr(self, t).items()]
+
+    def slots(self, model): return [(b, layer.block_forward) for b, layer in self.layer_blocks(model)]
 
 class ZeroShot(PeftMethod):
     "The pre-trained ViCLIP as is: nothing trains."
@@ -299,18 +308,10 @@ class LoRALayer(nn.Module):
     def merge_into(self, attn):
         for k, w in self.weights(attn).items(): attn.get_parameter(k).copy_(w)
 
-class LoRA(PeftMethod):
+class LoRA(BlockLayerMethod):
     "LoRA in the chosen blocks of the chosen encoders."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
-        super().__init__(cfg)
-        _check_layers(cfg, mc)
-        for tower, layers in _tower_layers(cfg, mc, lambda w: LoRALayer(w, cfg.dims, cfg.lora_targets, cfg.alpha)).items():
-            setattr(self, tower, layers)
-
-    def layer_blocks(self, model):
-        return [(_blocks(model, t)[int(l) - 1], layer) for t in self.config.towers for l, layer in getattr(self, t).items()]
-
-    def slots(self, model): return [(b, layer.block_forward) for b, layer in self.layer_blocks(model)]
+        super().__init__(mc, cfg, lambda w: LoRALayer(w, cfg.dims, cfg.lora_targets, cfg.alpha))
 
 # %% ../nbs/06_adapters.ipynb #c56f10b6
 class AdaptFormerLayer(nn.Module):
@@ -353,26 +354,15 @@ class STAdapterLayer(nn.Module):
         if self.pre_mlp is not None: x = self.pre_mlp(x, grid)
         return x + block.mlp(block.ln_2(x))
 
-class AdaptFormer(PeftMethod):
+class AdaptFormer(BlockLayerMethod):
     "AdaptFormer in the chosen blocks of the chosen encoders."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
-        super().__init__(cfg)
-        _check_layers(cfg, mc)
-        for tower, layers in _tower_layers(cfg, mc, lambda w: AdaptFormerLayer(w, cfg.dims, cfg.alpha, cfg.dropout)).items():
-            setattr(self, tower, layers)
-    def slots(self, model):
-        return [(_blocks(model, t)[int(l) - 1], layer.block_forward) for t in self.config.towers
-                for l, layer in getattr(self, t).items()]
+        super().__init__(mc, cfg, lambda w: AdaptFormerLayer(w, cfg.dims, cfg.alpha, cfg.dropout))
 
-class STAdapterMethod(PeftMethod):
-    "ST-Adapter in the chosen blocks of the video encoder."
+class STAdapterMethod(BlockLayerMethod):
+    "ST-Adapter in the chosen blocks of the video encoder (its config allows no other tower)."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
-        super().__init__(cfg)
-        _check_layers(cfg, mc)
-        self.video = nn.ModuleDict({str(l): STAdapterLayer(mc.vision_width, cfg.dims, (cfg.temporal_kernel, 1, 1),
-                                                           cfg.alpha, cfg.st_position) for l in cfg.blocks(mc.vision_layers)})
-    def slots(self, model):
-        return [(_blocks(model, 'video')[int(l) - 1], layer.block_forward) for l, layer in self.video.items()]
+        super().__init__(mc, cfg, lambda w: STAdapterLayer(w, cfg.dims, (cfg.temporal_kernel, 1, 1), cfg.alpha, cfg.st_position))
 
 PEFT_METHODS = {'zero_shot': ZeroShot, 'full': FullFineTune, 'msta': MSTA, 'lora': LoRA,
                 'adaptformer': AdaptFormer, 'st_adapter': STAdapterMethod}
