@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, json, random, tempfile, ctypes
+import os, io, re, glob, json, math, random, socket, tempfile, ctypes
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +62,41 @@ def shared_dir(required: bool = True) -> Path | None:
     return None
 
 # %% ../nbs/00_core.ipynb #1220d7ea
+_HOST = re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname()) or 'host'
+
+def _umask() -> int:
+    "This process's umask (read without changing it where Linux allows)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    mask = os.umask(0o022); os.umask(mask); return mask
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _remove_stale_temps(path: Path) -> None:
+    "Delete temp files of `path` left by a killed writer on this machine (its process is gone)."
+    pat = re.compile(rf'\.{re.escape(path.name)}\.{_HOST}-(\d+)\.[a-z0-9_]+\.tmp')
+    for p in path.parent.glob(f'.{glob.escape(path.name)}.{_HOST}-*.tmp'):
+        m = pat.fullmatch(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            try: p.unlink()
+            except FileNotFoundError: pass
+
 def atomic_write_bytes(path, data: bytes) -> Path:
-    "Write `data` to `path` atomically (temp file in the same folder + `os.replace`)."
+    "Write `data` to `path` atomically (temp file in the same folder + `os.replace`), with the mode a plain write would give."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    _remove_stale_temps(path)
+    try: mode = path.stat().st_mode & 0o777                         # rewriting keeps the file's mode
+    except FileNotFoundError: mode = 0o666 & ~_umask()               # a new file: as `open(path, 'w')` makes it
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{_HOST}-{os.getpid()}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), mode)                              # mkstemp makes 0600 whatever the umask
             f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -79,9 +108,16 @@ def atomic_write_text(path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return atomic_write_bytes(path, text.encode('utf-8'))
 
+def _finite(obj):
+    "NaN and infinities (which `json.dumps` writes as bare `NaN`, not JSON) become `None`."
+    if isinstance(obj, float) and not math.isfinite(obj): return None
+    if isinstance(obj, dict): return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [_finite(v) for v in obj]
+    return obj
+
 def atomic_write_json(path, obj, indent=2) -> Path:
-    "Write `obj` as JSON to `path` atomically."
-    return atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + '\n')
+    "Write `obj` as JSON to `path` atomically; always valid JSON (a non-finite number is written as `null`)."
+    return atomic_write_text(path, json.dumps(_finite(obj), indent=indent, ensure_ascii=False, allow_nan=False) + '\n')
 
 def atomic_torch_save(obj, path) -> Path:
     "`torch.save` to `path` atomically: a crash mid-save leaves the previous file intact."

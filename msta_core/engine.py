@@ -20,9 +20,10 @@ from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_
 from .loader import check_skipped
 
 # %% auto #0
-__all__ = ['TrainConfig', 'lr_at', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed', 'all_gather_cat',
-           'mix_seed', 'EpochSampler', 'trainable_state_dict', 'load_trainable_state_dict', 'save_checkpoint',
-           'load_checkpoint', 'environment_info', 'write_metrics', 'autocast_setup', 'NonFiniteLossError', 'fit']
+__all__ = ['RESUME_IGNORED', 'TrainConfig', 'lr_at', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed',
+           'all_gather_cat', 'teardown_distributed', 'mix_seed', 'EpochSampler', 'trainable_state_dict',
+           'load_trainable_state_dict', 'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics',
+           'config_changes', 'saved_config', 'check_resume', 'autocast_setup', 'NonFiniteLossError', 'fit']
 
 # %% ../nbs/12_engine.ipynb #f67d54d3
 @dataclass
@@ -109,6 +110,13 @@ def all_gather_cat(x: torch.Tensor, d: Dist) -> torch.Tensor:
     dist.all_gather(out, torch.cat([x, pad]))
     return torch.cat([o[:int(s.item())] for o, s in zip(out, sizes)])
 
+# %% ../nbs/12_engine.ipynb #7e1a0b02
+def teardown_distributed(d: Dist | None = None) -> None:
+    "Leave the process group `setup_distributed` joined, once every process got here: a barrier, then destroy it."
+    if not (dist.is_available() and dist.is_initialized()): return
+    if dist.get_world_size() > 1: dist.barrier()
+    dist.destroy_process_group()              # joins gloo's worker threads now, not during interpreter shutdown
+
 # %% ../nbs/12_engine.ipynb #1bc5aca4
 def mix_seed(*xs: int) -> int:
     "A 63-bit seed from integers (stable across processes and Python runs)."
@@ -194,12 +202,44 @@ def write_metrics(out_dir, row: dict) -> None:
     "Append one row to `metrics.jsonl` and rewrite `metrics.csv` (both atomic; old rows are never lost)."
     out_dir = Path(out_dir); jl = out_dir / 'metrics.jsonl'
     rows = [json.loads(l) for l in jl.read_text().splitlines() if l.strip()] if jl.exists() else []
+    if 'epoch' in row:                   # an epoch redone after a resume replaces its row (and any later ones)
+        rows = [r for r in rows if not (isinstance(r.get('epoch'), int) and r['epoch'] >= row['epoch'])]
     rows.append(_plain(row))
     atomic_write_text(jl, ''.join(json.dumps(r) + '\n' for r in rows))
     keys = list(dict.fromkeys(k for r in rows for k in r))
     import io
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=keys); w.writeheader(); w.writerows(rows)
     atomic_write_text(out_dir / 'metrics.csv', buf.getvalue())
+
+# %% ../nbs/12_engine.ipynb #7e1a0b05
+RESUME_IGNORED = ('out_dir', 'num_workers', 'save_every', 'log_every', 'eval_every', 'max_bad_fraction')
+_ABSENT = '<absent>'
+
+def _flat(obj, prefix: str = '') -> dict:
+    "Nested dicts → {'train.lr': 0.001, ...} (an empty dict has no fields)."
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _flat(val, f'{prefix}{key}.').items()}
+    return {prefix[:-1] or '(config)': obj}
+
+def config_changes(old, new, ignore=RESUME_IGNORED) -> list[str]:
+    "Fields that differ between two configs, as `'train.lr: 0.001 → 0.002'`; fields named in `ignore` (at any depth) do not count."
+    a, b = (_flat(json.loads(json.dumps(_plain(c)))) for c in (old, new))
+    return [f"{k}: {a.get(k, _ABSENT)!r} → {b.get(k, _ABSENT)!r}" for k in sorted(a.keys() | b.keys())
+            if k.split('.')[-1] not in ignore and a.get(k, _ABSENT) != b.get(k, _ABSENT)]
+
+def saved_config(ck_path):
+    "The configuration a checkpoint's run started with (read without loading the tensors into memory)."
+    return json.loads(torch.load(ck_path, map_location='cpu', weights_only=True, mmap=True)['config'])
+
+def check_resume(ck_path, config) -> None:
+    "Refuse, naming every changed field, to continue the run of `ck_path` under `config` if that changes its results."
+    changes = config_changes(saved_config(ck_path), config)
+    if changes:
+        raise ValueError(f"{ck_path} belongs to a run with another configuration; resuming it would mix two experiments.\n"
+                         f"  changed: " + '\n  changed: '.join(changes) + "\n"
+                         f"To continue that run, set these back to its values (only {', '.join(RESUME_IGNORED)} may "
+                         f"differ); to try the new settings, give them another out_dir. Nothing was written; the run's "
+                         f"progress is kept in {ck_path}.")
 
 # %% ../nbs/12_engine.ipynb #feb7f043
 def autocast_setup(mode: str, device: torch.device):
@@ -227,9 +267,11 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
     d = d or setup_distributed()
     malloc_tuned = d.device.type == 'cpu' and tune_cpu_malloc()     # ~10% faster steps on CPU (00_core)
     out_dir = Path(out_dir); ck_path = out_dir / 'last.pt'
+    config_to_save = config_to_save if config_to_save is not None else cfg   # what a resume must match
+    if resume and ck_path.exists(): check_resume(ck_path, config_to_save)   # before anything is written
     if d.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config_to_save if config_to_save is not None else cfg),
+        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config_to_save),
                                                       'train': _plain(cfg), 'world_size': d.world_size,
                                                       'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
     model.to(d.device)
@@ -242,10 +284,6 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
     net = nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == 'cuda' else None) if d.enabled else model
     epoch, start_step_in_epoch, step, history, running = 0, 0, 0, [], {}
     if resume and ck_path.exists():
-        saved = json.loads(torch.load(ck_path, map_location='cpu', weights_only=True)['config'])
-        if saved != json.loads(json.dumps(_plain(config_to_save))):
-            raise ValueError(f"{ck_path} belongs to a run with another configuration; resuming it would mix two "
-                             f"experiments. Use another out_dir, or delete {ck_path} to start again.")
         ck = load_checkpoint(ck_path, model, opt, scaler)
         epoch, start_step_in_epoch, step, history = ck['epoch'], ck['step_in_epoch'], ck['step'], ck['history']
         running = ck.get('running', {})

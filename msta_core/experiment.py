@@ -19,12 +19,12 @@ from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
 from .video import train_transform
 from .classifier import VideoTextClassifier, description_targets
-from .engine import Dist, fit, setup_distributed, environment_info
+from .engine import Dist, fit, setup_distributed, teardown_distributed, environment_info, check_resume, config_changes
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels
 
 # %% auto #0
-__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'run_experiment', 'launch', 'main']
+__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'check_out_dir', 'run_experiment', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #347e659a
 def _splits_dir(cfg: ExperimentConfig) -> Path:
@@ -84,6 +84,17 @@ def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):
     from msta_core.pretrain import ensure_pretrained, load_tiny
     return load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
 
+# %% ../nbs/16_experiment.ipynb #7e1a0b0a
+def check_out_dir(cfg: ExperimentConfig) -> None:
+    "Refuse, before anything is written, to run `cfg` in a folder that holds another experiment (naming what differs)."
+    out = Path(cfg.out_dir)
+    if (out / 'last.pt').exists(): check_resume(out / 'last.pt', cfg)
+    elif (out / 'results.json').exists() and (out / 'config.json').exists():       # a finished run without training
+        changes = config_changes(json.loads((out / 'config.json').read_text()), cfg)
+        if changes:
+            raise ValueError(f"{out} holds the results of another configuration:\n  changed: " + '\n  changed: '.join(changes)
+                             + f"\nUse another out_dir for these settings (nothing was written).")
+
 # %% ../nbs/16_experiment.ipynb #913dcde0
 def _views(cfg: ExperimentConfig) -> tuple[int, int]:
     if cfg.views: return tuple(cfg.views)
@@ -97,6 +108,7 @@ def _test_set(split, mc, views, mode='test', augment=None):
 
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
+    check_out_dir(cfg)                                                # before anything is written
     d = d or setup_distributed()
     out = Path(cfg.out_dir)
     world = None
@@ -130,7 +142,8 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     def evaluate(module, epoch):                                      # the epoch's score on the main test split
         split = evals[main_eval]
         r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
-                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}')
+                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}',
+                             max_bad_fraction=cfg.train.max_bad_fraction)
         return {'top1': r['top1'], 'top5': r['top5']}
 
     history = []
@@ -142,7 +155,8 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     results = {}
     for name, split in evals.items():                                # final-epoch results: THE result
         r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
-                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}')
+                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
+                             max_bad_fraction=cfg.train.max_bad_fraction)
         results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
     summary = {}
     if cfg.protocol == 'base2novel':
@@ -167,6 +181,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:
     "Run `cfg` in `nproc` processes under torchrun; returns `results.json`."
     nproc = nproc or cfg.nproc
+    check_out_dir(cfg)                                                # before config.json is written
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / 'config.json'
     atomic_write_json(cfg_file, json.loads(cfg.to_json()))
@@ -181,6 +196,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1: raise SystemExit("usage: python -m msta_core.experiment CONFIG.json")
     cfg = ExperimentConfig.from_json(Path(argv[0]).read_text())
-    run_experiment(cfg)
+    d = setup_distributed()
+    run_experiment(cfg, d)
+    teardown_distributed(d)        # all processes done, the group left before exit: see 12_engine for the abort it prevents
 
 if __name__ == '__main__' and '__file__' in globals(): main()   # run as a module, not as a notebook cell

@@ -12,7 +12,7 @@ import pytest
 
 from msta_core.core import shared_dir
 from msta_core.datasets import (Sample, read_split, read_labels, write_split, write_labels, class_counts,
-                                check_labels, base_novel_split, few_shot_split, remap)
+                                check_labels, base_novel_split, few_shot_split, remap, VideoSplit)
 
 VIFI = shared_dir() / 'data' / 'vifi_clip_splits'
 LABELS, SPLITS = VIFI / 'labels', VIFI / 'datasets_splits'
@@ -72,6 +72,15 @@ def test_label_list_roundtrip(tmp_path):
         names = read_labels(f)
         write_labels(tmp_path / f.name, names)
         assert read_labels(tmp_path / f.name) == names
+
+
+def test_split_file_with_byte_order_mark(tmp_path):
+    "Editors on Windows start UTF-8 files with a BOM: it must not become part of the first video's path."
+    f = tmp_path / 'split.txt'
+    f.write_bytes('\ufeffclass a/v1.mp4 0\r\nv2.mp4 1\r\n'.encode('utf-8'))
+    assert read_split(f) == [Sample('class a/v1.mp4', 0), Sample('v2.mp4', 1)]
+    (tmp_path / 'class a').mkdir(); (tmp_path / 'class a' / 'v1.mp4').write_bytes(b'x'); (tmp_path / 'v2.mp4').write_bytes(b'x')
+    assert VideoSplit(tmp_path, read_split(f), ['a', 'b']).missing() == []
 
 
 @pytest.mark.parametrize('f', ALL_SPLITS, ids=lambda f: str(f.relative_to(SPLITS)))
