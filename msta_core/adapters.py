@@ -50,6 +50,7 @@ class PeftConfig:
     shared: bool = True                # the adapter layer shared by video and text (False: Table 6(a) "w/o shared")
     temporal: str = 'residual'         # 'residual': up_s(z) + conv(up_s(z)); 'sequential': conv(up_s(z)); 'none'
     temporal_kernel: int = 3           # frames the temporal up-projection sees
+    temporal_conv: str = 'depthwise'   # 'depthwise': Conv3d(D→D, groups=D) on up_s(z); 'grouped': Conv3d(d→D, groups=d) on z
     grad_scale: bool = True            # MMA: gradients into the adapter ×1/α (its parameters learn as if α = 1)
     # LoRA
     lora_targets: tuple = ('q', 'k', 'v', 'o')
@@ -79,6 +80,9 @@ class PeftConfig:
             raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
         if self.temporal not in ('residual', 'sequential', 'none'):
             raise ValueError(f"temporal={self.temporal!r}: use 'residual', 'sequential' or 'none'")
+        if self.temporal_conv not in ('depthwise', 'grouped'):
+            raise ValueError(f"temporal_conv={self.temporal_conv!r}: use 'depthwise' (on the up-projected channels) "
+                             f"or 'grouped' (from the bottleneck)")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
             raise ValueError(f"temporal_kernel={self.temporal_kernel}: use an odd number of frames (3, 5, ...)")
         if bad := set(self.lora_targets) - set('qkvo'):
@@ -169,13 +173,16 @@ class MSTALayer(nn.Module):
     "MSTA in block l (Eq. 11–13): per-modality down/up projections around one adapter layer shared by both."
     def __init__(self, video_width: int, text_width: int, dims: int, video: bool = True, text: bool = True,
                  shared: bool = True, temporal: str = 'residual', temporal_kernel: int = 3, dropout: float = 0.1,
-                 alpha: float = 0.005, grad_scale: bool = True):
+                 alpha: float = 0.005, grad_scale: bool = True, temporal_conv: str = 'depthwise'):
         super().__init__()
-        self.alpha, self.grad_scale, self.temporal = alpha, grad_scale, temporal
+        self.alpha, self.grad_scale, self.temporal, self.temporal_conv = alpha, grad_scale, temporal, temporal_conv
         self.video_down = nn.Linear(video_width, dims) if video else None
         self.video_up_spatial = nn.Linear(dims, video_width) if video else None
-        self.video_up_temporal = (nn.Conv3d(video_width, video_width, (temporal_kernel, 1, 1),
-                                            padding=(temporal_kernel // 2, 0, 0), groups=video_width)
+        if temporal_conv == 'grouped' and video_width % dims:
+            raise ValueError(f"temporal_conv='grouped' needs dims={dims} to divide the video width {video_width}")
+        c_in, groups = (video_width, video_width) if temporal_conv == 'depthwise' else (dims, dims)
+        self.video_up_temporal = (nn.Conv3d(c_in, video_width, (temporal_kernel, 1, 1),
+                                            padding=(temporal_kernel // 2, 0, 0), groups=groups)
                                   if video and temporal != 'none' else None)
         self.text_down = nn.Linear(text_width, dims) if text else None
         self.text_up = nn.Linear(dims, text_width) if text else None
@@ -190,9 +197,10 @@ class MSTALayer(nn.Module):
 
     def video_branch(self, x, grid):
         "A^v_l: `x` = LN(X_{l-1}) `[B, 1 + h·w·T, D]` → `[B, 1 + h·w·T, D]`."
-        s = self.video_up_spatial(self.adapter_layer(F.relu(self.video_down(x))))
+        z = self.adapter_layer(F.relu(self.video_down(x)))
+        s = self.video_up_spatial(z)
         if self.video_up_temporal is None: return s
-        t = conv_tokens(self.video_up_temporal, s[:, 1:], grid)
+        t = conv_tokens(self.video_up_temporal, (s if self.temporal_conv == 'depthwise' else z)[:, 1:], grid)
         if self.temporal == 'residual': return s + F.pad(t, (0, 0, 1, 0))   # the class token gets no temporal term
         return torch.cat([s[:, :1], t], 1)
 
@@ -269,7 +277,8 @@ class MSTA(PeftMethod):
         for l in cfg.blocks(max(mc.vision_layers, mc.text_layers)):
             video, text = 'video' in cfg.towers and l <= mc.vision_layers, 'text' in cfg.towers and l <= mc.text_layers
             self.layers[str(l)] = MSTALayer(mc.vision_width, mc.text_width, cfg.dims, video, text, cfg.shared,
-                                            cfg.temporal, cfg.temporal_kernel, cfg.dropout, cfg.alpha, cfg.grad_scale)
+                                            cfg.temporal, cfg.temporal_kernel, cfg.dropout, cfg.alpha, cfg.grad_scale,
+                                            cfg.temporal_conv)
 
     def slots(self, model):
         out = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json, os, subprocess, sys, time
 from dataclasses import replace, asdict
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -19,12 +20,14 @@ from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
 from .video import train_transform
 from .classifier import VideoTextClassifier, description_targets
-from .engine import Dist, fit, setup_distributed, teardown_distributed, environment_info, check_resume, config_changes
+from .engine import (Dist, fit, setup_distributed, teardown_distributed, environment_info, check_resume, config_changes,
+                               trainable_state_dict, load_trainable_state_dict, BEST_RULE)
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels
 
 # %% auto #0
-__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'check_out_dir', 'run_experiment', 'launch', 'main']
+__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'run_experiment',
+           'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #347e659a
 def _splits_dir(cfg: ExperimentConfig) -> Path:
@@ -84,6 +87,15 @@ def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):
     from msta_core.pretrain import ensure_pretrained, load_tiny
     return load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
 
+def once_per_node(d: Dist, make: Callable):
+    "`make()` (idempotent: builds what is missing, else reads it) on rank 0, then on each other node's first process, then everywhere."
+    if d.enabled:
+        if d.is_main: make()
+        dist.barrier()
+        if not d.is_main and d.local_rank == 0: make()
+        dist.barrier()
+    return make()
+
 # %% ../nbs/16_experiment.ipynb #7e1a0b0a
 def check_out_dir(cfg: ExperimentConfig) -> None:
     "Refuse, before anything is written, to run `cfg` in a folder that holds another experiment (naming what differs)."
@@ -112,10 +124,11 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     d = d or setup_distributed()
     out = Path(cfg.out_dir)
     world = None
-    if cfg.dataset == 'synthetic':
-        if d.is_main: world = synthetic_world(cfg.data_root)
-        if d.enabled: dist.barrier()
-        world = world or synthetic_world(cfg.data_root)
+    if cfg.dataset == 'synthetic':                                    # built once per node (see once_per_node)
+        world = once_per_node(d, lambda: synthetic_world(cfg.data_root))
+        if not cfg.checkpoint:
+            from msta_core.pretrain import ensure_pretrained
+            once_per_node(d, lambda: ensure_pretrained(world, progress=progress and d.is_main))
     if d.is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / 'config.json', json.loads(cfg.to_json()))
@@ -149,7 +162,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     history = []
     if cfg.peft.method != 'zero_shot':
         train_ds = _test_set(train_split, mc, views, mode='train', augment=cfg.augment)
-        history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if cfg.train.eval_every else None,
+        history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress)
     clf.eval()
     results = {}
@@ -172,10 +185,35 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
               'summary': summary, 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
+    if cfg.train.report == 'paper' and any('top1' in h for h in history):
+        report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate_dataset(
+            clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+            num_workers=cfg.train.num_workers, d=d, progress=progress, desc='eval novel (best-on-base weights)'))
     if d.is_main:
         atomic_write_json(out / 'results.json', report)
         if cfg.peft.method not in ('zero_shot',): save_peft(model, out / 'adapters.pt')
     return report
+
+# %% ../nbs/16_experiment.ipynb #22d397f1
+def paper_rule_report(clf, history: list[dict], evals: dict, main_eval: str, out: Path, cfg: ExperimentConfig,
+                      d: Dist, evaluate_split: Callable) -> dict:
+    "The authors' figure: best epoch on the test set; for base-to-novel, novel scored with the best-on-base weights."
+    b = best_epoch(history)
+    rep = {'rule': BEST_RULE, 'evaluated_epochs': [h['epoch'] for h in history if 'top1' in h], 'epoch': b['epoch'],
+           'eval': main_eval, 'top1': b['top1']}
+    if cfg.protocol != 'base2novel': return rep
+    if d.enabled: dist.barrier()                                      # rank 0 has written best.pt
+    best = torch.load(out / 'best.pt', map_location='cpu', weights_only=True)
+    if best['epoch'] != b['epoch']:
+        raise RuntimeError(f"{out / 'best.pt'} holds epoch {best['epoch']}, the history's best is epoch {b['epoch']}: "
+                           f"was the folder written by another run?")
+    final = trainable_state_dict(clf)
+    load_trainable_state_dict(clf, best['model'])
+    try: novel = evaluate_split(evals['novel'])['top1']
+    finally: load_trainable_state_dict(clf, final)                   # the final weights are the result
+    rep.update(base=b['top1'], novel=novel, hm=harmonic_mean(b['top1'], novel),
+               rule=BEST_RULE + '; novel classes scored with the weights of the epoch best on the base test set')
+    return rep
 
 # %% ../nbs/16_experiment.ipynb #196d0caa
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:

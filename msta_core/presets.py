@@ -11,6 +11,7 @@ from pathlib import Path
 from .adapters import PeftConfig, PEFT_PRESETS, get_peft_config
 from .engine import TrainConfig
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
+from .classifier import resolve_template
 
 # %% auto #0
 __all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'DatasetSpec', 'base_novel_labels',
@@ -111,6 +112,7 @@ class ExperimentConfig:
         if self.peft is None: self.peft = method_peft(self.method)
         elif isinstance(self.peft, dict): self.peft = PeftConfig(**self.peft)
         if self.consistency is None: self.consistency = cons
+        self.template = resolve_template(self.template)   # 'paper', 'logs' (11_classifier) or a sentence with {}
         if isinstance(self.train, dict): self.train = TrainConfig(**self.train)
         if self.protocol == 'fewshot' and self.shots not in (2, 4, 8, 16):
             raise ValueError(f"shots={self.shots}: the few-shot protocol uses K = 2, 4, 8 or 16")
@@ -145,7 +147,8 @@ def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, me
     consistency = not (protocol == 'base2novel' and dataset == 'k400')               # logs: Cons_LOSS False
     _, cons_default = METHOD_CHOICES[method]
     peft = method_peft(method)
-    train = TrainConfig(epochs=50, lr=1e-3, warmup_epochs=5, weight_decay=1e-3, batch_size=32, micro_batch=4, seed=2048)
+    train = TrainConfig(epochs=50, lr=1e-3, warmup_epochs=5, weight_decay=1e-3, batch_size=32, micro_batch=4, seed=2048,
+                        amp='off', tf32=False, drop_last=True)           # logs: OPT_LEVEL O0; [0/3] steps (floor)
     if dataset == 'k400' and protocol in ('zeroshot', 'supervised'):             # Table 1's K-400 rows (no logs)
         train = replace(train, epochs=100, lr=8e-3, batch_size=256)
         if method.startswith('msta'):

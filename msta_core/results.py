@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
-           'read_author_log', 'author_log_table', 'collect_runs', 'summarise']
+__all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS', 'LOG_METHOD',
+           'read_author_log', 'author_log_table', 'collect_runs', 'summarise', 'author_rule_table', 'beside_paper']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
 PAPER_METHODS = {'Zero-ViCLIP': 'zero-shot', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
@@ -97,14 +97,67 @@ def collect_runs(root) -> pd.DataFrame:
         if r['protocol'] == 'base2novel': row.update(base=s['base'], novel=s['novel'], hm=s['hm'])
         elif 'top1' in s: row.update(top1=s['top1'], top5=s.get('top5'))
         for name, res in r['results'].items(): row[f'{name}_top1'] = res['top1']
+        if p := r.get('paper_rule'):                          # report='paper': the authors' rule, labelled apart
+            row['paper_rule_epoch'] = p['epoch']
+            row.update({f'paper_rule_{k}': p[k] for k in ('top1', 'base', 'novel', 'hm') if k in p})
         rows.append(row)
     return pd.DataFrame(rows)
 
 def summarise(runs: pd.DataFrame, by=('protocol', 'dataset', 'method', 'shots')) -> pd.DataFrame:
     "Mean (and std, count) of every accuracy column over runs with the same `by` keys."
     if runs.empty: return runs
-    acc = [c for c in runs.columns if c in ('top1', 'top5', 'base', 'novel', 'hm') or c.endswith('_top1')]
+    acc = [c for c in runs.columns if c in ('top1', 'top5', 'base', 'novel', 'hm') or c.endswith('_top1')
+           or (c.startswith('paper_rule_') and c != 'paper_rule_epoch')]
     g = runs.groupby(list(by), dropna=False)[acc]
     out = g.mean().round(1)
     out['runs'] = g.size()
+    return out
+
+# %% ../nbs/17_results.ipynb #d78f8734
+LOG_METHOD = 'msta+consistency'          # the method of the authors' logged runs (Cons_LOSS off for K-400 base-to-novel)
+
+def author_rule_table(logs: pd.DataFrame) -> pd.DataFrame:
+    "The logs under both rules, one row per protocol, dataset and shots; base-to-novel averaged over its splits."
+    rows = []
+    for (ds, k), g in logs[logs.protocol == 'fewshot'].groupby(['dataset', 'shots']):
+        rows.append({'protocol': 'fewshot', 'dataset': ds, 'shots': k, 'log_final': g.final.mean(),
+                     'log_paper_rule': g.max_on_test.mean(), 'log_runs': len(g)})
+    b2n = logs[logs.protocol == 'base2novel']
+    for ds, g in b2n.groupby('dataset'):
+        base, novel = g[g['eval'] == 'base'], g[g['eval'] == 'novel']
+        b, n = base.max_on_test.mean(), novel.final.mean()
+        rows.append({'protocol': 'base2novel', 'dataset': ds, 'shots': 16, 'log_final_base': base.final.mean(),
+                     'log_paper_rule_base': b, 'log_paper_rule_novel': n, 'log_paper_rule_hm': 2 * b * n / (b + n),
+                     'log_runs': len(base)})
+    return pd.DataFrame(rows)
+
+def beside_paper(runs: pd.DataFrame, logs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    "Few-shot and base-to-novel: our means under the final and the paper rule, the logs' under both, the paper's."
+    out, logs_r = {}, author_rule_table(logs) if logs is not None and len(logs) else pd.DataFrame()
+    def log_row(protocol, ds, k):
+        if logs_r.empty: return {}
+        m = logs_r[(logs_r.protocol == protocol) & (logs_r.dataset == ds) & (logs_r.shots == k)]
+        return {c: v for c, v in m.iloc[0].items() if c.startswith('log_') and pd.notna(v)} if len(m) else {}
+    if len(runs) and 'fewshot' in set(runs.protocol):
+        rows = []
+        for (ds, m, k), g in runs[runs.protocol == 'fewshot'].groupby(['dataset', 'method', 'shots']):
+            paper = PAPER_FEWSHOT.get(m, {}).get(ds)
+            row = {'dataset': ds, 'method': m, 'shots': k, 'runs': len(g), 'ours_final': g.top1.mean(),
+                   'ours_paper_rule': g['paper_rule_top1'].mean() if 'paper_rule_top1' in g else float('nan'),
+                   'paper': paper[(2, 4, 8, 16).index(k)] if paper and k in (2, 4, 8, 16) else float('nan')}
+            if m == LOG_METHOD: row.update(log_row('fewshot', ds, k))
+            rows.append(row)
+        out['fewshot'] = pd.DataFrame(rows).set_index(['dataset', 'method', 'shots']).round(2)
+    if len(runs) and 'base2novel' in set(runs.protocol):
+        rows = []
+        for (ds, m), g in runs[runs.protocol == 'base2novel'].groupby(['dataset', 'method']):
+            row = {'dataset': ds, 'method': m, 'runs': len(g), 'ours_final_base': g.base.mean(),
+                   'ours_final_novel': g.novel.mean(), 'ours_final_hm': g.hm.mean()}
+            for x in ('base', 'novel', 'hm'):
+                row[f'ours_paper_rule_{x}'] = g[f'paper_rule_{x}'].mean() if f'paper_rule_{x}' in g else float('nan')
+            paper = PAPER_B2N.get(m, {}).get(ds, (float('nan'),) * 3)
+            row.update(paper_base=paper[0], paper_novel=paper[1], paper_hm=paper[2])
+            if m == LOG_METHOD: row.update(log_row('base2novel', ds, 16))
+            rows.append(row)
+        out['base2novel'] = pd.DataFrame(rows).set_index(['dataset', 'method']).round(2)
     return out
