@@ -167,7 +167,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     else:
         summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
     if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
-    report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'shots': cfg.shots, 'split': cfg.split,
+    report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
               'summary': summary, 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p for p in (ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
+NOTEBOOKS = sorted(p for p in (ROOT / 'nbs').glob('[0-9][0-9]*_*.ipynb'))   # 02b_clip too
 
 RUN = """
 import sys
