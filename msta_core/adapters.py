@@ -16,17 +16,18 @@ from torch.func import functional_call
 
 from .core import atomic_torch_save
 from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
+from .clip import frames_to_video, video_to_frames
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_METHODS', 'PeftConfig', 'get_peft_config', 'GradScale',
            'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer',
            'PeftMethod', 'BlockLayerMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA',
-           'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'apply_peft',
-           'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft',
-           'load_peft', 'merge_lora']
+           'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'M2CLIPMethod',
+           'apply_peft', 'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict',
+           'save_peft', 'load_peft', 'merge_lora']
 
 # %% ../nbs/06_adapters.ipynb #38fbde77
-METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter')
+METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter', 'm2clip')
 
 METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, per method
     'zero_shot':   dict(dims=0, alpha=0.0, towers=()),
@@ -35,6 +36,7 @@ METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, pe
     'lora':        dict(dims=8, alpha=1.0, towers=('video', 'text'), dropout=0.0),        # s = lora_alpha / r = 1
     'adaptformer': dict(dims=64, alpha=0.1, towers=('video', 'text'), dropout=0.1),       # AdaptFormer's video setting
     'st_adapter':  dict(dims=384, alpha=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
+    'm2clip':      dict(dims=384, alpha=1.0, towers=('video', 'text'), dropout=0.0),      # M2-CLIP's 12×384 release (06b_m2clip)
 }
 
 @dataclass
@@ -56,6 +58,8 @@ class PeftConfig:
     lora_targets: tuple = ('q', 'k', 'v', 'o')
     # ST-Adapter
     st_position: str = 'attn'          # before attention ('attn'), before the MLP ('mlp'), or both
+    # M2-CLIP (06b_m2clip)
+    m2clip_text_blocks: int = 1        # last text blocks with a text adapter (the MLM decoder always has one)
     # full fine-tuning
     train_token_embedding: bool = False  # Table 5's 124.3M counts ViCLIP without its token embedding
 
@@ -73,11 +77,15 @@ class PeftConfig:
                              f"both included, like ADAPTER_START/ADAPTER_END), or None for every block")
         if bad := set(self.towers) - {'video', 'text'}:
             raise ValueError(f"towers={self.towers!r}: unknown {sorted(bad)}; use ('video', 'text'), ('video',) or ('text',)")
-        if self.method in ('msta', 'lora', 'adaptformer', 'st_adapter'):
+        if self.method in ('msta', 'lora', 'adaptformer', 'st_adapter', 'm2clip'):
             if not self.towers: raise ValueError(f"{self.method} needs at least one tower; got towers=()")
             if self.dims < 1: raise ValueError(f"dims={self.dims}: the bottleneck width / rank must be >= 1")
         if self.method == 'st_adapter' and 'text' in self.towers:
             raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
+        if self.method == 'm2clip' and set(self.towers) != {'video', 'text'}:
+            raise ValueError(f"towers={self.towers!r}: M2-CLIP adapts both encoders (TED-Adapter and text adapters); use ('video', 'text')")
+        if self.m2clip_text_blocks < 0:
+            raise ValueError(f"m2clip_text_blocks={self.m2clip_text_blocks}: the number of last text blocks with a text adapter must be >= 0")
         if self.temporal not in ('residual', 'sequential', 'none'):
             raise ValueError(f"temporal={self.temporal!r}: use 'residual', 'sequential' or 'none'")
         if self.temporal_conv not in ('depthwise', 'grouped'):
@@ -110,6 +118,7 @@ PEFT_PRESETS = {
     'lora_table5':      PeftConfig('lora', dims=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
     'adaptformer_table5': PeftConfig('adaptformer', dims=256),                       # 7,885,824 ≈ Table 5's 7.9M
     'st_adapter':       PeftConfig('st_adapter'),                                    # ST-Adapter ViT-B/16, 12 × 384
+    'm2clip':           PeftConfig('m2clip'),                                        # M2-CLIP's release, 12 × 384 (06b_m2clip)
 }
 
 def get_peft_config(config: str | PeftConfig | None = None, **overrides) -> PeftConfig:
@@ -139,7 +148,8 @@ def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 # %% ../nbs/06_adapters.ipynb #14307193
 def tokens_to_video(x: torch.Tensor, grid: tuple) -> torch.Tensor:
-    "Patch tokens `[B, h·w·T, C]` in ViCLIP's order (patch-major, frame-minor) → `[B, C, T, h, w]`."
+    "Patch tokens `[B, h·w·T, C]` in ViCLIP's order (patch-major, frame-minor) → `[B, C, T, h, w]` (or a frame-level model's)."
+    if getattr(grid, 'per_frame', False): return frames_to_video(x, grid)     # frame-level CLIP: [B·T, h·w, C]
     T, h, w = grid
     if x.shape[1] != h * w * T:
         raise ValueError(f"{x.shape[1]} patch tokens do not fill the grid (T, h, w) = {tuple(grid)}; "
@@ -152,6 +162,7 @@ def video_to_tokens(v: torch.Tensor) -> torch.Tensor:
 
 def conv_tokens(conv: nn.Conv3d, x: torch.Tensor, grid: tuple) -> torch.Tensor:
     "`video_to_tokens(conv(tokens_to_video(x, grid)))`, computed without copying `x` into `[B, C, T, h, w]`."
+    if getattr(grid, 'per_frame', False): return video_to_frames(conv(frames_to_video(x, grid)))   # frame-level CLIP
     T, h, w = grid
     tokens_to_video(x, grid)                                         # checks that the tokens fill the grid
     v = x.unflatten(1, (h, w, T)).permute(0, 4, 1, 2, 3)             # [B, C, h, w, T]: a view, channels-last in memory
@@ -373,8 +384,13 @@ class STAdapterMethod(BlockLayerMethod):
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
         super().__init__(mc, cfg, lambda w: STAdapterLayer(w, cfg.dims, (cfg.temporal_kernel, 1, 1), cfg.alpha, cfg.st_position))
 
+def M2CLIPMethod(mc: ViCLIPConfig, cfg: PeftConfig) -> PeftMethod:
+    "M2-CLIP's adapters (defined in `06b_m2clip`, which builds on this notebook)."
+    from msta_core.m2clip import M2CLIP
+    return M2CLIP(mc, cfg)
+
 PEFT_METHODS = {'zero_shot': ZeroShot, 'full': FullFineTune, 'msta': MSTA, 'lora': LoRA,
-                'adaptformer': AdaptFormer, 'st_adapter': STAdapterMethod}
+                'adaptformer': AdaptFormer, 'st_adapter': STAdapterMethod, 'm2clip': M2CLIPMethod}
 
 # %% ../nbs/06_adapters.ipynb #8830ea21
 def apply_peft(model: ViCLIP, config: PeftConfig | str | None = None, **overrides) -> ViCLIP:
@@ -442,7 +458,9 @@ def load_peft_state_dict(model: ViCLIP, sd: dict, where: str = 'state dict') -> 
 def save_peft(model: ViCLIP, path) -> Path:
     "Write the method's config and parameters (not the backbone) to `path`, atomically."
     sd = {k: v.cpu() for k, v in peft_state_dict(model).items()}
-    return atomic_torch_save({'peft_config': asdict(peft_method(model).config), 'state_dict': sd}, path)
+    method = peft_method(model)
+    extra = {'extra': method.extra_state()} if hasattr(method, 'extra_state') else {}   # e.g. M2-CLIP's class list
+    return atomic_torch_save({'peft_config': asdict(method.config), 'state_dict': sd, **extra}, path)
 
 def load_peft(model: ViCLIP, path) -> ViCLIP:
     "Load a `save_peft` file into `model`, applying its method first if the model has none."
@@ -458,6 +476,7 @@ def load_peft(model: ViCLIP, path) -> ViCLIP:
     elif model.peft.config != cfg:
         raise ValueError(f"{path} holds {cfg}, but the model has {model.peft.config}; remove_peft(model) or load "
                          f"into a fresh backbone")
+    if 'extra' in obj: model.peft.load_extra_state(obj['extra'])   # modules that depend on more than the config
     dev = model.vision_encoder.conv1.weight.device
     load_peft_state_dict(model, {k: v.to(dev) for k, v in obj['state_dict'].items()}, str(path))
     return model

@@ -100,13 +100,13 @@ def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    "AdamW over the trainable parameters; no weight decay on 1-D tensors."
+    "AdamW over the trainable parameters; no weight decay on 1-D tensors; a parameter's `lr_scale` (default 1) scales its lr."
     params = trainable_parameters(model)
     if not params: raise ValueError("the model has no trainable parameters: apply a PEFT method (or method='full') first")
-    decay = [p for n, p in params if p.ndim >= 2]
-    no_decay = [p for n, p in params if p.ndim < 2]
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': cfg.weight_decay},
-                              {'params': no_decay, 'weight_decay': 0.0}], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    groups = {(True, 1.0): [], (False, 1.0): []}                   # (decay, lr_scale) → parameters; these two always first
+    for n, p in params: groups.setdefault((p.ndim >= 2, float(getattr(p, 'lr_scale', 1.0))), []).append(p)
+    return torch.optim.AdamW([{'params': ps, 'weight_decay': cfg.weight_decay if decay else 0.0, 'lr_scale': s, 'lr': cfg.lr * s}
+                              for (decay, s), ps in groups.items()], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
 
 # %% ../nbs/12_engine.ipynb #83c1d933
 @dataclass
@@ -353,7 +353,7 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
         it, s = iter(loader), start_step_in_epoch
         while s < steps_per_epoch:
             lr = lr_at(step, total, warmup, cfg.lr, cfg.lr * cfg.lr_min_ratio)
-            for g in opt.param_groups: g['lr'] = lr
+            for g in opt.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)   # lr_scale: e.g. M2-CLIP's text adapters
             torch.manual_seed(mix_seed(cfg.seed, step, d.rank))                # dropout etc.: a function of the step
             opt.zero_grad(set_to_none=True)
             micro = []

@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 from .core import atomic_write_json, seed_everything, cache_dir
 from .viclip import load_viclip
+from .clip import load_clip, viclip_as_frame_clip
 from .datasets import VideoSplit
 from .descriptions import load_author_pair, template_descriptions
 from .adapters import apply_peft, save_peft
@@ -79,13 +80,17 @@ def synthetic_world(root=None, seed: int = 0):
     return generate_world(cache_dir() / 'synthetic_world', seed=seed, progress=True) if root is None else load_world(root)
 
 def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):
-    "ViCLIP for `cfg`: an official checkpoint, or the cached tiny model pre-trained on the synthetic world."
+    "The backbone of `cfg`: an official checkpoint, or the cached tiny model pre-trained on the synthetic world."
+    frame_level = cfg.backbone.startswith('clip-')
     if cfg.dataset != 'synthetic':
         if not cfg.checkpoint:
-            raise ValueError(f"dataset={cfg.dataset!r} needs a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)")
+            raise ValueError(f"dataset={cfg.dataset!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.pt)" if frame_level
+                             else "a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)"))
+        if frame_level: return load_clip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
         return load_viclip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
     from msta_core.pretrain import ensure_pretrained, load_tiny
-    return load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
+    tiny = load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
+    return viclip_as_frame_clip(tiny) if frame_level else tiny
 
 def once_per_node(d: Dist, make: Callable):
     "`make()` (idempotent: builds what is missing, else reads it) on rank 0, then on each other node's first process, then everywhere."
@@ -147,7 +152,10 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         if len(desc) != len(class_names): raise ValueError(f"{len(desc)} described classes for {len(class_names)} training classes ({desc_stem})")
         targets = description_targets(model, desc)
     apply_peft(model, cfg.peft)
-    clf = VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
+    if cfg.peft.method == 'm2clip':                                   # M2-CLIP's own heads and objective (06b_m2clip)
+        from msta_core.m2clip import M2CLIPClassifier
+        clf = M2CLIPClassifier(model, class_names, cfg.template, cfg.tau)
+    else: clf = VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
     clf.to(d.device)
     views = _views(cfg)
     main_eval = 'test' if 'test' in evals else next(iter(evals))
@@ -171,6 +179,10 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
                              num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
                              max_bad_fraction=cfg.train.max_bad_fraction)
         results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
+        if hasattr(clf, 'visual_predictor') and list(split.classnames) == list(class_names):   # M2-CLIP: its visual classifier too
+            r = evaluate_dataset(clf.visual_predictor(), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+                                 num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name} (visual)')
+            results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
     summary = {}
     if cfg.protocol == 'base2novel':
         summary = {'base': results['base']['top1'], 'novel': results['novel']['top1'],
@@ -181,7 +193,8 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
             summary[name] = {'mean': m, 'std': s, 'n_splits': n}
     else:
         summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
-    report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'shots': cfg.shots, 'split': cfg.split,
+    if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
+    report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
               'summary': summary, 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)

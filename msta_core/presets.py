@@ -14,8 +14,9 @@ from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
 
 # %% auto #0
-__all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'DatasetSpec', 'base_novel_labels',
-           'method_peft', 'ExperimentConfig', 'paper_preset', 'synthetic_preset', 'check_ranges', 'config_from_params']
+__all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'BACKBONES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'DatasetSpec',
+           'base_novel_labels', 'method_peft', 'ExperimentConfig', 'paper_preset', 'synthetic_preset', 'check_ranges',
+           'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -66,9 +67,13 @@ METHOD_CHOICES = {   # name → (PEFT preset, consistency constraint)
     'lora':             ('lora', False),
     'adaptformer':      ('adaptformer', False),
     'st-adapter':       ('st_adapter', False),
+    'm2clip':           ('m2clip', False),         # M2-CLIP (AAAI 2024), its own four-head objective (06b_m2clip)
     'full':             ('full', False),
     'zero-shot':        ('zero_shot', False),
 }
+
+BACKBONES = {'b16': 'ViCLIP-B/16', 'l14': 'ViCLIP-L/14',                      # joint space-time attention (02_viclip)
+             'clip-b16': 'CLIP ViT-B/16, frame-level', 'clip-l14': 'CLIP ViT-L/14, frame-level'}   # 02b_clip
 
 def method_peft(name: str, **overrides) -> PeftConfig:
     "The PEFT config behind a `METHOD_CHOICES` entry (a named preset, or a method's defaults)."
@@ -89,8 +94,8 @@ class ExperimentConfig:
     tau: float = TAU
     n_descriptions: int = 2
     template: str = TEMPLATE
-    backbone: str = 'b16'                      # ViCLIP preset
-    checkpoint: str | None = None              # official ViCLIP checkpoint (None: synthetic tiny model)
+    backbone: str = 'b16'                      # one of BACKBONES: ViCLIP ('b16', 'l14') or frame-level CLIP ('clip-b16', 'clip-l14')
+    checkpoint: str | None = None              # ViCLIP checkpoint, or OpenAI CLIP weights for clip-* (None: synthetic tiny model)
     num_frames: int = 8
     input_size: int = 224
     views: tuple | None = None                 # (num_clips, num_crops); None: the dataset's
@@ -126,6 +131,14 @@ class ExperimentConfig:
         if self.peft.method == 'zero_shot' and self.consistency:
             raise ValueError("method zero-shot trains nothing: the consistency constraint needs a trained branch")
         if self.nproc < 1: raise ValueError(f"nproc={self.nproc}: must be >= 1")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone={self.backbone!r}: choose one of {list(BACKBONES)} (ViCLIP: 'b16', 'l14'; "
+                             f"OpenAI CLIP run frame by frame: 'clip-b16', 'clip-l14')")
+        if self.peft.method == 'm2clip' and self.consistency:
+            raise ValueError("method m2clip trains with its own four-head objective; the consistency constraint is MSTA's "
+                             "(set consistency=False)")
+        if self.peft.method == 'm2clip' and self.num_frames < 2:
+            raise ValueError(f"num_frames={self.num_frames}: M2-CLIP's TED-Adapter models frame differences; sample >= 2 frames")
 
     def to_json(self) -> str: return json.dumps(asdict(self), indent=2)
     @classmethod
@@ -165,7 +178,7 @@ def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, me
 SYNTHETIC_PEFT = {   # PEFT preset → overrides for the 4-block, width-128 tiny ViCLIP
     'msta': dict(dims=32, layers=(3, 4), alpha=0.1), 'msta_only_video': dict(dims=32, layers=(3, 4), alpha=0.1),
     'msta_only_text': dict(dims=32, layers=(3, 4), alpha=0.1), 'msta_no_shared': dict(dims=32, layers=(3, 4), alpha=0.1),
-    'lora': dict(dims=8), 'adaptformer': dict(dims=32), 'st_adapter': dict(dims=32),
+    'lora': dict(dims=8), 'adaptformer': dict(dims=32), 'st_adapter': dict(dims=32), 'm2clip': dict(dims=32),
 }
 SYNTHETIC_EPOCHS = {'fewshot': 30, 'base2novel': 10, 'zeroshot': 3, 'supervised': 3}
 
