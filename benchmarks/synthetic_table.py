@@ -20,8 +20,8 @@ from dataclasses import replace
 from tqdm.auto import tqdm
 from msta_core.presets import synthetic_preset
 from msta_core.experiment import run_experiment, synthetic_world
-from msta_core.results import collect_runs
-from msta_core.diagnostics import collect_diagnostics, mean_std_table, soundness_checks
+from msta_core.results import collect_runs, synthetic_tables
+from msta_core.diagnostics import soundness_checks
 
 MAIN = ('msta+consistency', 'msta', 'lora', 'adaptformer', 'st-adapter')
 ABLATIONS = ('msta-only-video', 'msta-only-text', 'msta-no-shared')      # Table 6(a)
@@ -30,12 +30,6 @@ GRID = [('fewshot', 2, m) for m in ('zero-shot',) + MAIN] + \
        [('zeroshot', 0, m) for m in ('zero-shot',) + MAIN] + \
        [('supervised', 0, m) for m in ('zero-shot', 'full') + MAIN] + \
        [('base2novel', 16, m) for m in ABLATIONS] + [('fewshot', 2, 'full')]
-COLUMNS = {'fewshot': ['top1', 'train_top1'], 'supervised': ['top1', 'train_top1'],
-           'base2novel': ['base', 'novel', 'hm', 'train_top1'],
-           'zeroshot': ['top1', 'zs_seen_top1', 'zs_unseen_top1', 'colours_top1', 'train_top1']}
-DIAG = {'fewshot': ['test/shape', 'test/motion', 'test/twin', 'gap'], 'supervised': ['test/shape', 'test/motion', 'test/twin', 'gap'],
-        'base2novel': ['base/motion', 'base/twin', 'novel/shape', 'novel/motion', 'novel/twin', 'gap'],
-        'zeroshot': ['zs_seen/shape', 'zs_seen/colour', 'zs_seen/motion', 'zs_heldout/motion', 'colours/colour', 'colours/motion', 'colours/twin']}
 
 
 def jobs(seeds, protocols):
@@ -72,16 +66,9 @@ def main():
         tqdm.write(f"{protocol:<10} {method:<17} seed {seed}  {json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
                    f"train {r['results'].get('train', {}).get('top1', float('nan')):.1f}  {r['seconds']:.0f}s")
     runs = collect_runs(a.out)
-    diag = collect_diagnostics(a.out, world.heldout)
     if runs.empty: print('no runs'); return
-    runs = runs.merge(diag.drop(columns=['protocol', 'method', 'shots', 'split'], errors='ignore'), on='run', how='left')
-    params = runs.groupby('method')['trainable_params'].first()
-    for protocol in ('fewshot', 'base2novel', 'zeroshot', 'supervised'):
-        sub = runs[runs.protocol == protocol]
-        if sub.empty: continue
-        t = mean_std_table(sub, ['method'], COLUMNS[protocol] + DIAG[protocol])
-        t.insert(1, 'params', t.method.map(lambda m: f"{params[m]:,}"))
-        print(f"\n### {protocol}" + (' (K = 2)' if protocol == 'fewshot' else ' (16 shots per base class)' if protocol == 'base2novel' else ''))
+    for protocol, t in synthetic_tables(a.out, world.heldout).items():
+        print(f"\n### {protocol}" + {'fewshot': ' (K = 2)', 'base2novel': ' (16 shots per base class)'}.get(protocol, ''))
         print(t.to_markdown(index=False))
     print('\nsoundness of the test-bed:')
     for name, ok, figures in soundness_checks(runs):

@@ -85,14 +85,14 @@ def soundness_checks(runs: pd.DataFrame, chance: float = 2.5) -> list[tuple[str,
         return (x[col].mean(), len(x)) if col in x and len(x) and x[col].notna().any() else (None, 0)
     out = []
     full, n = mean_of('supervised', 'full', 'top1')
-    out.append(('supervised full fine-tuning >= 90% top-1', None if full is None else full >= 90,
+    out.append(('supervised full fine-tuning >= 90% top-1', None if full is None else bool(full >= 90),
                 f"{full:.1f}% over {n} runs" if full is not None else 'no supervised full run'))
     zs, n = mean_of('fewshot', 'zero-shot', 'top1')
     ceiling = full if full is not None else 100.0
     out.append((f'zero-shot far above chance ({chance:.1f}%) and far below the ceiling', None if zs is None else
-                (zs >= 3 * chance and zs <= ceiling - 20), f"{zs:.1f}% over {n} runs (ceiling {ceiling:.1f}%)" if zs is not None else 'no zero-shot run'))
+                bool(zs >= 3 * chance and zs <= ceiling - 20), f"{zs:.1f}% over {n} runs (ceiling {ceiling:.1f}%)" if zs is not None else 'no zero-shot run'))
     fits = {m: mean_of('fewshot', m, 'train_top1') for m in ('msta+consistency', 'msta', 'lora')}
     have = {m: v for m, (v, k) in fits.items() if v is not None}
-    out.append(('few-shot methods fit their training set (>= 90% train top-1)', None if not have else all(v >= 90 for v in have.values()),
+    out.append(('few-shot methods fit their training set (>= 90% train top-1)', None if not have else bool(all(v >= 90 for v in have.values())),
                 ', '.join(f"{m} {v:.1f}%" for m, v in have.items()) or 'no few-shot runs'))
     return out
