@@ -42,15 +42,20 @@ def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, 
     if cfg.dataset == 'synthetic':
         w = world
         desc_dir = w.root / 'descriptions'
-        if cfg.protocol == 'fewshot':
-            return w.split(f'actions_{cfg.shots}shot'), {'test': w.split('actions_test')}, 'synth_actions', desc_dir
+        if bad := set(cfg.eval_datasets) - {'val'}:
+            raise ValueError(f"eval_datasets={cfg.eval_datasets}: the synthetic world's only extra evaluation is 'val' "
+                             f"(the validation videos of the actions dataset), not {sorted(bad)}")
+        val = {'val': w.split('actions_val')} if 'val' in cfg.eval_datasets and cfg.protocol != 'base2novel' else {}
+        if cfg.protocol == 'fewshot':     # `split` picks one of three few-shot samples
+            train = w.split(f'actions_{cfg.shots}shot' + (f'_s{cfg.split}' if cfg.split > 1 else ''))
+            return train, {'test': w.split('actions_test'), **val}, 'synth_actions', desc_dir
         if cfg.protocol == 'base2novel':
             return (w.split(f'fs_base_s{cfg.split}'), {'base': w.split('base_val'), 'novel': w.split('novel_val')},
                     'synth_actions_base', desc_dir)
-        if cfg.protocol == 'zeroshot':
-            return (w.split('actions_train'), {'zs_seen': w.split('zeroshot_seen'), 'zs_unseen': w.split('zeroshot_unseen'),
-                                               'zs_all': w.split('zeroshot')}, 'synth_actions', desc_dir)
-        return w.split('actions_train'), {'test': w.split('actions_test')}, 'synth_actions', desc_dir
+        if cfg.protocol == 'zeroshot':    # train on actions (K-400's role), evaluate other class names (K-600, UCF, HMDB)
+            return (w.split('actions_train'), {'zs_all': w.split('zeroshot'), 'colours': w.split('colours'), **val},
+                    'synth_actions', desc_dir)
+        return w.split('actions_train'), {'test': w.split('actions_test'), **val}, 'synth_actions', desc_dir
     if not cfg.data_root: raise ValueError(f"dataset={cfg.dataset!r} needs data_root: the folder its split files' paths are relative to")
     sd, spec, root = _splits_dir(cfg), DATASETS[cfg.dataset], Path(cfg.data_root)
     desc_dir = Path(cfg.descriptions_dir or os.environ.get('MSTA_DESCRIPTIONS', sd / 'descriptions'))
@@ -173,16 +178,25 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress)
     clf.eval()
-    results = {}
-    for name, split in evals.items():                                # final-epoch results: THE result
+    results, predictions = {}, {}
+    fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
+    for name, split in {**evals, **fit_check}.items():               # final-epoch results: THE result
         r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
                              num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
                              max_bad_fraction=cfg.train.max_bad_fraction)
         results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
+        ok = r['labels'] >= 0                                         # per-video predictions, for the diagnostics
+        predictions[name] = {'classnames': split.classnames, 'label': r['labels'][ok].tolist(),
+                             'pred': r['probs'][ok].argmax(1).tolist()}
         if hasattr(clf, 'visual_predictor') and list(split.classnames) == list(class_names):   # M2-CLIP: its visual classifier too
             r = evaluate_dataset(clf.visual_predictor(), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
                                  num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name} (visual)')
             results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
+    if cfg.dataset == 'synthetic' and 'zs_all' in results:           # seen / held-out compositions of the same test
+        p = predictions['zs_all']
+        for name, keep in (('zs_seen', lambda y: y not in world.heldout), ('zs_unseen', lambda y: y in world.heldout)):
+            hits = [a == b for a, b in zip(p['pred'], p['label']) if keep(b)]
+            results[name] = {'top1': 100 * sum(hits) / max(len(hits), 1), 'n': len(hits)}
     summary = {}
     if cfg.protocol == 'base2novel':
         summary = {'base': results['base']['top1'], 'novel': results['novel']['top1'],
@@ -191,6 +205,9 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         for name in cfg.eval_datasets:
             m, s, n = mean_std([results[k]['top1'] for k in results if k.startswith(name + '_s')])
             summary[name] = {'mean': m, 'std': s, 'n_splits': n}
+    elif cfg.protocol == 'zeroshot' and cfg.dataset == 'synthetic':
+        summary = {'top1': results['zs_all']['top1'], 'top5': results['zs_all']['top5'], 'seen': results['zs_seen']['top1'],
+                   'heldout': results['zs_unseen']['top1'], 'colours': results['colours']['top1']}
     else:
         summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
     if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
@@ -203,6 +220,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
             clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
             num_workers=cfg.train.num_workers, d=d, progress=progress, desc='eval novel (best-on-base weights)'))
     if d.is_main:
+        atomic_write_json(out / 'predictions.json', predictions)
         atomic_write_json(out / 'results.json', report)
         if cfg.peft.method not in ('zero_shot',): save_peft(model, out / 'adapters.pt')
     return report

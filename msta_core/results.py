@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS', 'LOG_METHOD',
-           'read_author_log', 'author_log_table', 'collect_runs', 'summarise', 'author_rule_table', 'beside_paper']
+__all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
+           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'read_author_log', 'author_log_table', 'collect_runs', 'summarise',
+           'synthetic_tables', 'author_rule_table', 'beside_paper']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
 PAPER_METHODS = {'Zero-ViCLIP': 'zero-shot', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
@@ -111,6 +112,32 @@ def summarise(runs: pd.DataFrame, by=('protocol', 'dataset', 'method', 'shots'))
     g = runs.groupby(list(by), dropna=False)[acc]
     out = g.mean().round(1)
     out['runs'] = g.size()
+    return out
+
+# %% ../nbs/17_results.ipynb #5e7a1b02
+SYNTHETIC_COLUMNS = {   # protocol → result columns, then diagnostic columns (see 18_diagnostics)
+    'fewshot': ['top1', 'train_top1', 'test/shape', 'test/motion', 'test/twin', 'gap'],
+    'base2novel': ['base', 'novel', 'hm', 'train_top1', 'base/motion', 'base/twin', 'novel/shape', 'novel/motion', 'novel/twin', 'gap'],
+    'zeroshot': ['top1', 'zs_seen_top1', 'zs_unseen_top1', 'colours_top1', 'train_top1', 'zs_seen/shape', 'zs_seen/colour',
+                 'zs_seen/motion', 'colours/colour', 'colours/motion', 'colours/twin'],
+    'supervised': ['top1', 'train_top1', 'test/shape', 'test/motion', 'test/twin', 'gap'],
+}
+
+def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.DataFrame]:
+    "One table per protocol of the runs under `root`: per method, `mean ± std (n)` of results and diagnostics."
+    from msta_core.diagnostics import collect_diagnostics, mean_std_table
+    runs = collect_runs(root)
+    if runs.empty: return {}
+    diag = collect_diagnostics(root, heldout)
+    if len(diag): runs = runs.merge(diag.drop(columns=['protocol', 'method', 'shots', 'split'], errors='ignore'), on='run', how='left')
+    params = runs.groupby('method')['trainable_params'].first()
+    out = {}
+    for protocol, cols in SYNTHETIC_COLUMNS.items():
+        sub = runs[runs.protocol == protocol]
+        if sub.empty: continue
+        t = mean_std_table(sub, ['method'], cols)
+        t.insert(1, 'params', t.method.map(lambda m: f"{int(params[m]):,}" if pd.notna(params[m]) else ''))
+        out[protocol] = t
     return out
 
 # %% ../nbs/17_results.ipynb #d78f8734

@@ -20,7 +20,7 @@ ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
 def tiny(tmp_path_factory):
     "A small world and a tiny ViCLIP pre-trained on it for a few steps."
     base = tmp_path_factory.mktemp('exp')
-    world = generate_world(base / 'world', seed=0, videos_per_class=4, pretrain_per_class=2, test_per_class=1,
+    world = generate_world(base / 'world', seed=0, videos_per_class=4, pretrain_per_class=2, test_per_class=1, zeroshot_per_class=1, val_per_class=1,
                            shots=(2,), base_shots=2, descriptions=(2,), workers=2)
     ckpt = pretrain_tiny(world, base / 'pre', steps=3, batch_size=8, log_every=3, evaluate=False, num_workers=0, progress=False)
     return world, ckpt, base
