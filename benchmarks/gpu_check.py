@@ -22,7 +22,7 @@ or the process's peak RSS on a CPU):
 With --quick everything is tiny (the 2-block tiny ViCLIP, 32² inputs, a few steps); on a CPU, TF32 and NCCL do not
 apply and are marked so. The numbers printed are this machine's; nothing is compared against stored figures.
 """
-import argparse, json, math, os, resource, shutil, socket, subprocess, sys, tempfile, time
+import argparse, json, math, os, resource, subprocess, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path

@@ -1,6 +1,6 @@
 """benchmarks/gpu_check.py in its CPU mode (`--quick`): every check that applies on a CPU runs and lands in the table,
 so the script a GPU machine will run does not rot."""
-import json, math, subprocess, sys
+import json, math, os, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -10,7 +10,6 @@ ENV = {'OMP_NUM_THREADS': '2', 'PYTHONPATH': str(ROOT)}
 
 def run(tmp_path, *args):
     out = tmp_path / 'r.json'
-    import os
     r = subprocess.run([sys.executable, str(SCRIPT), '--quick', '--device', 'cpu', '--json', str(out), *args],
                        capture_output=True, text=True, timeout=600, env={**os.environ, **ENV}, cwd=ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
