@@ -107,7 +107,7 @@ def is_torchscript(path) -> bool:
             return any(n.split('/', 1)[-1].startswith('code/') or n.endswith('/constants.pkl') for n in z.namelist())
     except (zipfile.BadZipFile, OSError): return False
 
-_SAFE_WAY = ("If, and only if, you trust the file's source, convert it once in a session of your own: load it there "
+_SAFE_WAY = ("Only if you trust the file's source, convert it once in a session of your own: load it there "
              "(torch.load(path, weights_only=False), or torch.jit.load) and save the weights alone, "
              "torch.save(model.state_dict(), new_path) or safetensors; then give msta the new file.")
 
@@ -119,7 +119,7 @@ def load_tensors(path, what: str = 'file'):
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         if 'weights only' not in str(e).lower() or 'Unsupported operand' in str(e): raise   # garbage, not objects
-        found = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
+        found = re.search(r'(?i)unsupported (?:global: )?GLOBAL (\S+)', str(e))
         named = f" (the first is {found.group(1)})" if found else ''
         raise UnsafeFileError(f"{path}: refused. This {what} holds pickled Python objects{named}, not only tensors, "
                               f"numbers, strings and containers; unpickling them would run whatever code they name, so "
