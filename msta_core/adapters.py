@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .core import atomic_torch_save
+from .core import UnsafeFileError, atomic_torch_save, load_tensors
 from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 from .clip import frames_to_video, video_to_frames
 
@@ -463,22 +463,33 @@ def save_peft(model: ViCLIP, path) -> Path:
     return atomic_torch_save({'peft_config': asdict(method.config), 'state_dict': sd, **extra}, path)
 
 def load_peft(model: ViCLIP, path) -> ViCLIP:
-    "Load a `save_peft` file into `model`, applying its method first if the model has none."
+    "Load a `save_peft` file into `model`, applying its method first if the model has none; on failure `model` is as it was."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No adapter file at {path} (written by save_peft)")
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
+    try: obj = load_tensors(path, 'adapter file')
+    except UnsafeFileError: raise                                       # our full message, never cut
     except Exception as e:
         raise ValueError(f"{path} is not a readable adapter file ({type(e).__name__}: {str(e)[:200]})") from e
-    if not isinstance(obj, dict) or 'peft_config' not in obj or 'state_dict' not in obj:
+    if (not isinstance(obj, dict) or not isinstance(obj.get('peft_config'), dict) or not isinstance(obj.get('state_dict'), dict)
+            or not all(torch.is_tensor(v) for v in obj['state_dict'].values())):
         raise ValueError(f"{path} is not an adapter file: expected {{'peft_config', 'state_dict'}} as written by save_peft")
-    cfg = PeftConfig(**obj['peft_config'])
-    if getattr(model, 'peft', None) is None: apply_peft(model, cfg)
-    elif model.peft.config != cfg:
+    try: cfg = PeftConfig(**obj['peft_config'])                         # everything checked before the model is touched
+    except TypeError as e: raise ValueError(f"{path}: its peft_config is not one this version knows ({e})") from None
+    fresh = getattr(model, 'peft', None) is None
+    if not fresh and model.peft.config != cfg:
         raise ValueError(f"{path} holds {cfg}, but the model has {model.peft.config}; remove_peft(model) or load "
                          f"into a fresh backbone")
     if 'extra' in obj: model.peft.load_extra_state(obj['extra'])   # modules that depend on more than the config
     dev = model.vision_encoder.conv1.weight.device
-    load_peft_state_dict(model, {k: v.to(dev) for k, v in obj['state_dict'].items()}, str(path))
+    sd = {k: v.to(dev) for k, v in obj['state_dict'].items()}
+    grads = [p.requires_grad for p in model.parameters()]
+    if fresh: apply_peft(model, cfg)
+    try: load_peft_state_dict(model, sd, str(path))                     # names must match the method just applied
+    except BaseException:
+        if fresh:                                                       # undo: no method, the same trainable flags
+            remove_peft(model)
+            for p, g in zip(model.parameters(), grads): p.requires_grad_(g)
+        raise
     return model
 
 # %% ../nbs/06_adapters.ipynb #0177f1d9

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, re, glob, json, math, random, socket, tempfile, ctypes
+import os, io, re, glob, json, math, pickle, random, socket, tempfile, zipfile, ctypes
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data', 'shared_dir',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'cache_dir',
-           'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
+           'is_torchscript', 'load_tensors', 'cache_dir', 'seed_everything', 'default_device', 'glibc_version',
+           'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 FETCH_COMMAND = 'python data_prep/fetch_splits.py'
@@ -123,6 +124,35 @@ def atomic_torch_save(obj, path) -> Path:
     "`torch.save` to `path` atomically: a crash mid-save leaves the previous file intact."
     buf = io.BytesIO(); torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
+
+# %% ../nbs/00_core.ipynb #7e1a0b0c
+class UnsafeFileError(ValueError):
+    "A file that holds more than tensors (pickled objects, TorchScript code): loading it would run code."
+
+def is_torchscript(path) -> bool:
+    "Whether `path` is a TorchScript archive (`torch.jit.save`: a zip with `code/` and `constants.pkl`)."
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split('/', 1)[-1].startswith('code/') or n.endswith('/constants.pkl') for n in z.namelist())
+    except (zipfile.BadZipFile, OSError): return False
+
+_SAFE_WAY = ("Only if you trust the file's source, convert it once in a session of your own: load it there "
+             "(torch.load(path, weights_only=False), or torch.jit.load) and save the weights alone, "
+             "torch.save(model.state_dict(), new_path) or safetensors; then give msta the new file.")
+
+def load_tensors(path, what: str = 'file'):
+    "`torch.load(path, weights_only=True)` on the CPU; `UnsafeFileError`, with a full message, for a file holding more."
+    if is_torchscript(path):
+        raise UnsafeFileError(f"{path}: refused. This {what} is a TorchScript archive: it holds compiled code that runs "
+                              f"when it is loaded, and msta loads tensors only. {_SAFE_WAY}")
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'weights only' not in str(e).lower() or 'Unsupported operand' in str(e): raise   # garbage, not objects
+        found = re.search(r'(?i)unsupported (?:global: )?GLOBAL (\S+)', str(e))
+        named = f" (the first is {found.group(1)})" if found else ''
+        raise UnsafeFileError(f"{path}: refused. This {what} holds pickled Python objects{named}, not only tensors, "
+                              f"numbers, strings and containers; unpickling them would run whatever code they name, so "
+                              f"msta loads with torch.load(weights_only=True). {_SAFE_WAY}") from None
 
 # %% ../nbs/00_core.ipynb #7405f392
 def cache_dir() -> Path:
