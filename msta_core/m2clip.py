@@ -280,7 +280,7 @@ class M2CLIPClassifier(VideoTextClassifier):
     "A backbone with M2-CLIP applied, trained with its four heads; `forward(batch)` returns the loss and its parts."
     def __init__(self, model, class_names: Sequence[str], template: str = TEMPLATE, tau: float = TAU):
         method = peft_method(model)
-        if not isinstance(method, M2CLIP): raise ValueError(f"M2CLIPClassifier needs apply_peft(model, 'm2clip'); got {method.config.method}")
+        if method.config.method != 'm2clip': raise ValueError(f"M2CLIPClassifier needs apply_peft(model, 'm2clip'); got {method.config.method}")
         super().__init__(model, class_names, template, tau, lambda_cons=0.0)
         self.heads = method.attach_heads(self.class_names, template)
         self.masker = PromptMasker(self.class_names, self.heads.vocab, template, model.config.context_length)
@@ -310,7 +310,8 @@ class M2CLIPClassifier(VideoTextClassifier):
                  'mlm': self.mlm_loss(frames, labels)}
         loss = sum(LOSS_WEIGHTS[k] * parts[k] for k in LOSS_WEIGHTS)
         with torch.no_grad(): acc = (logits.argmax(1) == labels).float().mean()
-        return {'loss': loss, **{k: p.detach() for k, p in parts.items()}, 'acc': acc}
+        parts = {('ce' if k == 'cmc' else k): p.detach() for k, p in parts.items()}  # L_cmc is Eq. 15's CE: logged as 'ce' like every method's
+        return {'loss': loss, **parts, 'cons': loss.new_zeros(()).detach(), 'acc': acc}
 
     @torch.no_grad()
     def predictor(self, class_names: Sequence[str] | None = None, template: str | None = None):

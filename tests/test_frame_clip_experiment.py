@@ -40,7 +40,7 @@ def test_m2clip_runs_and_reports_both_accuracies(tiny, tmp_path, backbone):
     assert r['method'] == 'm2clip' and r['backbone'] == backbone and test['n'] == 40
     assert {'top1', 'top5'} <= set(test['visual']) and r['summary']['visual_top1'] == test['visual']['top1']
     hist = [json.loads(l) for l in (Path(cfg.out_dir) / 'metrics.jsonl').read_text().splitlines()]
-    assert {'train_v2t', 'train_t2v', 'train_cmc', 'train_fc', 'train_mlm'} <= set(hist[-1])
+    assert {'train_v2t', 'train_t2v', 'train_ce', 'train_cons', 'train_fc', 'train_mlm'} <= set(hist[-1])
     assert hist[-1]['train_mlm'] > 0                                    # masking is on: the MLM head has targets
     # adapters.pt holds the heads too and reloads into a fresh backbone
     world, ckpt = tiny
