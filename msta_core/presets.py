@@ -15,8 +15,8 @@ from .classifier import resolve_template
 
 # %% auto #0
 __all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'BACKBONES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_ALPHA',
-           'SYNTHETIC_AUGMENT', 'DatasetSpec', 'base_novel_labels', 'method_peft', 'ExperimentConfig', 'paper_preset',
-           'synthetic_preset', 'check_ranges', 'config_from_params']
+           'SYNTHETIC_AUGMENT', 'DatasetSpec', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig',
+           'paper_preset', 'synthetic_preset', 'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -55,6 +55,40 @@ def base_novel_labels(spec: DatasetSpec) -> tuple[str, str]:
     stem = spec.labels[:-len('_labels.csv')]
     if spec.name == 'ssv2': stem = 'labels/ssv2_174'
     return f'{stem}_base_labels.csv', f'{stem}_novel_labels.csv'
+
+# %% ../nbs/14_presets.ipynb #40a3c497
+import math
+
+def _positive(name, v, zero_ok=False):
+    if v is None: return
+    if not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
+        raise ValueError(f"{name}={v}: must be {'>= 0' if zero_ok else '> 0'}")
+
+def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
+    "Range-check every number of `cfg` (types and combinations are checked by the dataclasses themselves)."
+    t, p = cfg.train, cfg.peft
+    if t.epochs < 1: raise ValueError(f"epochs={t.epochs}: train for at least 1 epoch (method 'zero-shot' evaluates without training)")
+    _positive('lr', t.lr); _positive('weight_decay', t.weight_decay, zero_ok=True)
+    _positive('warmup_epochs', t.warmup_epochs, zero_ok=True); _positive('lr_min_ratio', t.lr_min_ratio, zero_ok=True)
+    if t.warmup_epochs >= t.epochs and t.warmup_epochs > 0:
+        raise ValueError(f"warmup_epochs={t.warmup_epochs} must be < epochs={t.epochs}")
+    for k in ('batch_size', 'micro_batch'):
+        if getattr(t, k) < 1: raise ValueError(f"{k}={getattr(t, k)}: must be >= 1")
+    if t.batch_size % (t.micro_batch * cfg.nproc):
+        raise ValueError(f"batch_size={t.batch_size} must be a multiple of micro_batch × nproc = {t.micro_batch} × {cfg.nproc}")
+    for k in ('num_workers', 'eval_every', 'save_every', 'seed'):
+        if getattr(t, k) < 0: raise ValueError(f"{k}={getattr(t, k)}: must be >= 0")
+    if p.method not in ('zero_shot', 'full'):                 # the two without an adapter branch to scale
+        _positive('alpha', p.alpha); _positive('dropout', p.dropout, zero_ok=True)
+        if p.dropout is not None and p.dropout >= 1: raise ValueError(f"dropout={p.dropout}: must be in [0, 1)")
+    _positive('tau', cfg.tau); _positive('lambda_cons', cfg.lambda_cons, zero_ok=True)
+    for k in ('num_frames', 'input_size', 'n_descriptions', 'nproc'):
+        if getattr(cfg, k) < 1: raise ValueError(f"{k}={getattr(cfg, k)}: must be >= 1")
+    if cfg.views is not None:
+        if len(cfg.views) != 2 or cfg.views[0] < 1 or cfg.views[1] not in (1, 3):
+            raise ValueError(f"views={cfg.views}: give [clips, crops] with clips >= 1 and crops 1 or 3 (e.g. [2, 1])")
+    return cfg
+
 
 # %% ../nbs/14_presets.ipynb #b6f14e56
 PROTOCOLS = ('zeroshot', 'fewshot', 'base2novel', 'supervised')
@@ -131,6 +165,7 @@ class ExperimentConfig:
         if self.peft.method == 'zero_shot' and self.consistency:
             raise ValueError("method zero-shot trains nothing: the consistency constraint needs a trained branch")
         if self.nproc < 1: raise ValueError(f"nproc={self.nproc}: must be >= 1")
+        check_ranges(self)                        # every number in range (below, with config_from_params)
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone={self.backbone!r}: choose one of {list(BACKBONES)} (ViCLIP: 'b16', 'l14'; "
                              f"OpenAI CLIP run frame by frame: 'clip-b16', 'clip-l14')")
@@ -253,36 +288,6 @@ def _coerce(name, value, annotation: str):
     return value
 
 # %% ../nbs/14_presets.ipynb #0295d77b
-def _positive(name, v, zero_ok=False):
-    if v is None: return
-    if not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
-        raise ValueError(f"{name}={v}: must be {'>= 0' if zero_ok else '> 0'}")
-
-def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
-    "Range-check every number of `cfg` (types and combinations are checked by the dataclasses themselves)."
-    t, p = cfg.train, cfg.peft
-    if t.epochs < 1: raise ValueError(f"epochs={t.epochs}: train for at least 1 epoch (method 'zero-shot' evaluates without training)")
-    _positive('lr', t.lr); _positive('weight_decay', t.weight_decay, zero_ok=True)
-    _positive('warmup_epochs', t.warmup_epochs, zero_ok=True); _positive('lr_min_ratio', t.lr_min_ratio, zero_ok=True)
-    if t.warmup_epochs >= t.epochs and t.warmup_epochs > 0:
-        raise ValueError(f"warmup_epochs={t.warmup_epochs} must be < epochs={t.epochs}")
-    for k in ('batch_size', 'micro_batch'):
-        if getattr(t, k) < 1: raise ValueError(f"{k}={getattr(t, k)}: must be >= 1")
-    if t.batch_size % (t.micro_batch * cfg.nproc):
-        raise ValueError(f"batch_size={t.batch_size} must be a multiple of micro_batch × nproc = {t.micro_batch} × {cfg.nproc}")
-    for k in ('num_workers', 'eval_every', 'save_every', 'seed'):
-        if getattr(t, k) < 0: raise ValueError(f"{k}={getattr(t, k)}: must be >= 0")
-    if p.method != 'zero_shot':
-        _positive('alpha', p.alpha); _positive('dropout', p.dropout, zero_ok=True)
-        if p.dropout is not None and p.dropout >= 1: raise ValueError(f"dropout={p.dropout}: must be in [0, 1)")
-    _positive('tau', cfg.tau); _positive('lambda_cons', cfg.lambda_cons, zero_ok=True)
-    for k in ('num_frames', 'input_size', 'n_descriptions', 'nproc'):
-        if getattr(cfg, k) < 1: raise ValueError(f"{k}={getattr(cfg, k)}: must be >= 1")
-    if cfg.views is not None:
-        if len(cfg.views) != 2 or cfg.views[0] < 1 or cfg.views[1] not in (1, 3):
-            raise ValueError(f"views={cfg.views}: give [clips, crops] with clips >= 1 and crops 1 or 3 (e.g. [2, 1])")
-    return cfg
-
 def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', method: str = 'msta+consistency',
                        shots: int = 2, split: int = 1, **params) -> ExperimentConfig:
     "The checked `ExperimentConfig` of a run's parameters (None: the preset's value). Nothing runs before this passes."
