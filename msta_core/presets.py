@@ -16,7 +16,7 @@ from .classifier import resolve_template
 # %% auto #0
 __all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'BACKBONES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_ALPHA',
            'SYNTHETIC_AUGMENT', 'DatasetSpec', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig',
-           'paper_preset', 'synthetic_preset', 'config_from_params']
+           'paper_preset', 'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -242,13 +242,15 @@ def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency'
 # %% ../nbs/14_presets.ipynb #41e014f9
 import ast, difflib, math
 
-def _closest(word, choices) -> str:
+def closest_names(word, choices) -> str:
+    "'did you mean ...? ' for the choices closest to `word`, or ''."
     near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
     return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
 
-def _choose(name, value, choices):
+def check_choice(name, value, choices):
+    "`value`, if it is one of `choices`; else an error naming `name`, the closest choices and all of them."
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid: {_closest(value, choices)}choose one of {sorted(choices)}")
+        raise ValueError(f"{name}={value!r} is not valid: {closest_names(value, choices)}choose one of {sorted(choices)}")
     return value
 
 def _parse_list(name, value):
@@ -262,8 +264,8 @@ def _parse_list(name, value):
     if not isinstance(value, (list, tuple)): raise ValueError(f"{name}={value!r}: give a list such as [3, 4]")
     return tuple(value)
 
-def _coerce(name, value, annotation: str):
-    "Turn a parameter into the type its field's annotation names (papermill may give strings)."
+def coerce_param(name, value, annotation: str):
+    "`value` as the type a field's annotation names (`'int'`, `'tuple | None'`, ...): papermill may give strings."
     if value is None: return None
     kind = annotation.replace(' ', '').split('|')[0]
     if kind == 'tuple': return _parse_list(name, value)
@@ -291,19 +293,19 @@ def _coerce(name, value, annotation: str):
 def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', method: str = 'msta+consistency',
                        shots: int = 2, split: int = 1, **params) -> ExperimentConfig:
     "The checked `ExperimentConfig` of a run's parameters (None: the preset's value). Nothing runs before this passes."
-    _choose('protocol', protocol, PROTOCOLS); _choose('method', method, METHOD_CHOICES)
-    _choose('dataset', dataset, ('synthetic', *DATASETS))
-    shots, split = _coerce('shots', shots, 'int'), _coerce('split', split, 'int')
+    check_choice('protocol', protocol, PROTOCOLS); check_choice('method', method, METHOD_CHOICES)
+    check_choice('dataset', dataset, ('synthetic', *DATASETS))
+    shots, split = coerce_param('shots', shots, 'int'), coerce_param('split', split, 'int')
     routes = {**{f.name: ('peft', f.type) for f in fields(PeftConfig) if f.name != 'method'},
               **{f.name: ('train', f.type) for f in fields(TrainConfig)},
               **{f.name: ('top', f.type) for f in fields(ExperimentConfig) if f.name not in ('peft', 'train')}}
     over = {'top': {}, 'train': {}, 'peft': {}}
     for name, value in params.items():
         if name not in routes:
-            raise ValueError(f"Unknown parameter {name!r}: {_closest(name, routes)}see config_from_params' routing "
+            raise ValueError(f"Unknown parameter {name!r}: {closest_names(name, routes)}see config_from_params' routing "
                              f"(fields of ExperimentConfig, TrainConfig and PeftConfig)")
         where, ann = routes[name]
-        if value is not None: over[where][name] = _coerce(name, value, str(ann))
+        if value is not None: over[where][name] = coerce_param(name, value, str(ann))
     preset = (synthetic_preset(protocol, method, shots=shots, split=split) if dataset == 'synthetic'
               else paper_preset(protocol, dataset, shots=shots, split=split, method=method))
     cfg = ExperimentConfig(**{**preset.__dict__, **over['top'], 'peft': replace(preset.peft, **over['peft']),

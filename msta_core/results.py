@@ -11,7 +11,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
            'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'read_author_log', 'author_log_table', 'collect_runs', 'summarise',
-           'synthetic_tables', 'author_rule_table', 'beside_paper']
+           'synthetic_tables', 'author_rule_table', 'beside_paper', 'results_inputs']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
 PAPER_METHODS = {'Zero-ViCLIP': 'zero-shot', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
@@ -191,3 +191,21 @@ def beside_paper(runs: pd.DataFrame, logs: pd.DataFrame | None = None) -> dict[s
             rows.append(row)
         out['base2novel'] = pd.DataFrame(rows).set_index(['dataset', 'method']).round(2)
     return out
+
+# %% ../nbs/17_results.ipynb #0e2e0883
+def results_inputs(runs_dir='runs', log_dir=None, out_md=None) -> tuple[Path, Path | None, Path]:
+    "The checked `(runs_dir, log_dir, out_md)` of `results.ipynb` (log_dir None: the authors' logs if present)."
+    from msta_core.core import reference_data
+    runs = Path(runs_dir)
+    if not runs.is_dir():
+        raise ValueError(f"runs_dir={str(runs_dir)!r} is not a folder: give the folder your runs were written to "
+                         f"(train.ipynb's out_dir lives under runs/ by default)")
+    if log_dir is not None:
+        logs = Path(log_dir)
+        if not (logs.is_dir() and any(logs.rglob('*.txt'))):
+            raise ValueError(f"log_dir={str(log_dir)!r} holds no training logs (*.txt): give the folder of the authors' logs "
+                             f"(`python data_prep/fetch_splits.py --what logs`), or None")
+    else: logs = reference_data('msta_author_logs')
+    md = Path(out_md) if out_md else runs / 'results.md'
+    if md.is_dir() or md.suffix != '.md': raise ValueError(f"out_md={str(out_md)!r}: give a file path ending in .md, or None")
+    return runs, logs, md
