@@ -70,8 +70,6 @@ def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
     if t.epochs < 1: raise ValueError(f"epochs={t.epochs}: train for at least 1 epoch (method 'zero-shot' evaluates without training)")
     _positive('lr', t.lr); _positive('weight_decay', t.weight_decay, zero_ok=True)
     _positive('warmup_epochs', t.warmup_epochs, zero_ok=True); _positive('lr_min_ratio', t.lr_min_ratio, zero_ok=True)
-    if t.warmup_epochs >= t.epochs and t.warmup_epochs > 0:
-        raise ValueError(f"warmup_epochs={t.warmup_epochs} must be < epochs={t.epochs}")
     for k in ('batch_size', 'micro_batch'):
         if getattr(t, k) < 1: raise ValueError(f"{k}={getattr(t, k)}: must be >= 1")
     if t.batch_size % (t.micro_batch * cfg.nproc):
