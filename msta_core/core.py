@@ -136,7 +136,7 @@ def is_torchscript(path) -> bool:
             return any(n.split('/', 1)[-1].startswith('code/') or n.endswith('/constants.pkl') for n in z.namelist())
     except (zipfile.BadZipFile, OSError): return False
 
-_SAFE_WAY = ("Only if you trust the file's source, convert it once in a session of your own: load it there "
+_SAFE_WAY = ("Do this only if you trust the file's source: convert it once in a session of your own, load it there "
              "(torch.load(path, weights_only=False), or torch.jit.load) and save the weights alone, "
              "torch.save(model.state_dict(), new_path) or safetensors; then give msta the new file.")
 
