@@ -194,7 +194,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '', 'git_url
                                 'msta_core.core.reference_data': ('core.html#reference_data', 'msta_core/core.py'),
                                 'msta_core.core.repo_root': ('core.html#repo_root', 'msta_core/core.py'),
                                 'msta_core.core.seed_everything': ('core.html#seed_everything', 'msta_core/core.py'),
-                                'msta_core.core.shared_dir': ('core.html#shared_dir', 'msta_core/core.py'),
                                 'msta_core.core.tune_cpu_malloc': ('core.html#tune_cpu_malloc', 'msta_core/core.py')},
             'msta_core.datasets': { 'msta_core.datasets.Sample': ('datasets.html#sample', 'msta_core/datasets.py'),
                                     'msta_core.datasets.VideoSplit': ('datasets.html#videosplit', 'msta_core/datasets.py'),

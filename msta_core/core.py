@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data', 'shared_dir',
+__all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
            'is_torchscript', 'load_tensors', 'cache_dir', 'seed_everything', 'default_device', 'glibc_version',
            'tune_cpu_malloc']
@@ -51,15 +51,6 @@ def reference_data(name: str, required: bool = False) -> Path | None:
         raise MissingReferenceData(f"The public data '{name}' is not on this machine (looked in: "
                                    f"{', '.join(str(c) for c in cands) or 'nowhere: no repository found'}). "
                                    f"Fetch it with `{FETCH_COMMAND}` (into data/), or set MSTA_SHARED to a folder holding data/{name}.")
-    return None
-
-def shared_dir(required: bool = True) -> Path | None:
-    "TEMPORARY: the old lookup, kept until every notebook uses fixtures_dir/reference_data."
-    env = os.environ.get('MSTA_SHARED')
-    if env: return Path(env)
-    for d in _upwards():
-        if (d.parent / 'shared' / 'fixtures').is_dir(): return d.parent / 'shared'
-    if required: raise FileNotFoundError("no shared/")
     return None
 
 # %% ../nbs/00_core.ipynb #1220d7ea
