@@ -479,12 +479,13 @@ def load_peft(model: ViCLIP, path) -> ViCLIP:
     if not fresh and model.peft.config != cfg:
         raise ValueError(f"{path} holds {cfg}, but the model has {model.peft.config}; remove_peft(model) or load "
                          f"into a fresh backbone")
-    if 'extra' in obj: model.peft.load_extra_state(obj['extra'])   # modules that depend on more than the config
     dev = model.vision_encoder.conv1.weight.device
     sd = {k: v.to(dev) for k, v in obj['state_dict'].items()}
     grads = [p.requires_grad for p in model.parameters()]
     if fresh: apply_peft(model, cfg)
-    try: load_peft_state_dict(model, sd, str(path))                     # names must match the method just applied
+    try:
+        if 'extra' in obj: model.peft.load_extra_state(obj['extra'])     # modules that depend on more than the config
+        load_peft_state_dict(model, sd, str(path))                      # names must match the method just applied
     except BaseException:
         if fresh:                                                       # undo: no method, the same trainable flags
             remove_peft(model)
