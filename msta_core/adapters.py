@@ -14,19 +14,20 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .core import atomic_torch_save
+from .core import UnsafeFileError, atomic_torch_save, load_tensors
 from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
+from .clip import frames_to_video, video_to_frames
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_METHODS', 'PeftConfig', 'get_peft_config', 'GradScale',
            'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer',
            'PeftMethod', 'BlockLayerMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA',
-           'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'apply_peft',
-           'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft',
-           'load_peft', 'merge_lora']
+           'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'M2CLIPMethod',
+           'apply_peft', 'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict',
+           'save_peft', 'load_peft', 'merge_lora']
 
 # %% ../nbs/06_adapters.ipynb #38fbde77
-METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter')
+METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter', 'm2clip')
 
 METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, per method
     'zero_shot':   dict(dims=0, alpha=0.0, towers=()),
@@ -35,6 +36,7 @@ METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, pe
     'lora':        dict(dims=8, alpha=1.0, towers=('video', 'text'), dropout=0.0),        # s = lora_alpha / r = 1
     'adaptformer': dict(dims=64, alpha=0.1, towers=('video', 'text'), dropout=0.1),       # AdaptFormer's video setting
     'st_adapter':  dict(dims=384, alpha=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
+    'm2clip':      dict(dims=384, alpha=1.0, towers=('video', 'text'), dropout=0.0),      # M2-CLIP's 12×384 release (06b_m2clip)
 }
 
 @dataclass
@@ -50,11 +52,14 @@ class PeftConfig:
     shared: bool = True                # the adapter layer shared by video and text (False: Table 6(a) "w/o shared")
     temporal: str = 'residual'         # 'residual': up_s(z) + conv(up_s(z)); 'sequential': conv(up_s(z)); 'none'
     temporal_kernel: int = 3           # frames the temporal up-projection sees
+    temporal_conv: str = 'depthwise'   # 'depthwise': Conv3d(D→D, groups=D) on up_s(z); 'grouped': Conv3d(d→D, groups=d) on z
     grad_scale: bool = True            # MMA: gradients into the adapter ×1/α (its parameters learn as if α = 1)
     # LoRA
     lora_targets: tuple = ('q', 'k', 'v', 'o')
     # ST-Adapter
     st_position: str = 'attn'          # before attention ('attn'), before the MLP ('mlp'), or both
+    # M2-CLIP (06b_m2clip)
+    m2clip_text_blocks: int = 1        # last text blocks with a text adapter (the MLM decoder always has one)
     # full fine-tuning
     train_token_embedding: bool = False  # Table 5's 124.3M counts ViCLIP without its token embedding
 
@@ -72,13 +77,20 @@ class PeftConfig:
                              f"both included, like ADAPTER_START/ADAPTER_END), or None for every block")
         if bad := set(self.towers) - {'video', 'text'}:
             raise ValueError(f"towers={self.towers!r}: unknown {sorted(bad)}; use ('video', 'text'), ('video',) or ('text',)")
-        if self.method in ('msta', 'lora', 'adaptformer', 'st_adapter'):
+        if self.method in ('msta', 'lora', 'adaptformer', 'st_adapter', 'm2clip'):
             if not self.towers: raise ValueError(f"{self.method} needs at least one tower; got towers=()")
             if self.dims < 1: raise ValueError(f"dims={self.dims}: the bottleneck width / rank must be >= 1")
         if self.method == 'st_adapter' and 'text' in self.towers:
             raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
+        if self.method == 'm2clip' and set(self.towers) != {'video', 'text'}:
+            raise ValueError(f"towers={self.towers!r}: M2-CLIP adapts both encoders (TED-Adapter and text adapters); use ('video', 'text')")
+        if self.m2clip_text_blocks < 0:
+            raise ValueError(f"m2clip_text_blocks={self.m2clip_text_blocks}: the number of last text blocks with a text adapter must be >= 0")
         if self.temporal not in ('residual', 'sequential', 'none'):
             raise ValueError(f"temporal={self.temporal!r}: use 'residual', 'sequential' or 'none'")
+        if self.temporal_conv not in ('depthwise', 'grouped'):
+            raise ValueError(f"temporal_conv={self.temporal_conv!r}: use 'depthwise' (on the up-projected channels) "
+                             f"or 'grouped' (from the bottleneck)")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
             raise ValueError(f"temporal_kernel={self.temporal_kernel}: use an odd number of frames (3, 5, ...)")
         if bad := set(self.lora_targets) - set('qkvo'):
@@ -106,6 +118,7 @@ PEFT_PRESETS = {
     'lora_table5':      PeftConfig('lora', dims=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
     'adaptformer_table5': PeftConfig('adaptformer', dims=256),                       # 7,885,824 ≈ Table 5's 7.9M
     'st_adapter':       PeftConfig('st_adapter'),                                    # ST-Adapter ViT-B/16, 12 × 384
+    'm2clip':           PeftConfig('m2clip'),                                        # M2-CLIP's release, 12 × 384 (06b_m2clip)
 }
 
 def get_peft_config(config: str | PeftConfig | None = None, **overrides) -> PeftConfig:
@@ -135,7 +148,8 @@ def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 # %% ../nbs/06_adapters.ipynb #14307193
 def tokens_to_video(x: torch.Tensor, grid: tuple) -> torch.Tensor:
-    "Patch tokens `[B, h·w·T, C]` in ViCLIP's order (patch-major, frame-minor) → `[B, C, T, h, w]`."
+    "Patch tokens `[B, h·w·T, C]` in ViCLIP's order (patch-major, frame-minor) → `[B, C, T, h, w]` (or a frame-level model's)."
+    if getattr(grid, 'per_frame', False): return frames_to_video(x, grid)     # frame-level CLIP: [B·T, h·w, C]
     T, h, w = grid
     if x.shape[1] != h * w * T:
         raise ValueError(f"{x.shape[1]} patch tokens do not fill the grid (T, h, w) = {tuple(grid)}; "
@@ -148,6 +162,7 @@ def video_to_tokens(v: torch.Tensor) -> torch.Tensor:
 
 def conv_tokens(conv: nn.Conv3d, x: torch.Tensor, grid: tuple) -> torch.Tensor:
     "`video_to_tokens(conv(tokens_to_video(x, grid)))`, computed without copying `x` into `[B, C, T, h, w]`."
+    if getattr(grid, 'per_frame', False): return video_to_frames(conv(frames_to_video(x, grid)))   # frame-level CLIP
     T, h, w = grid
     tokens_to_video(x, grid)                                         # checks that the tokens fill the grid
     v = x.unflatten(1, (h, w, T)).permute(0, 4, 1, 2, 3)             # [B, C, h, w, T]: a view, channels-last in memory
@@ -169,13 +184,16 @@ class MSTALayer(nn.Module):
     "MSTA in block l (Eq. 11–13): per-modality down/up projections around one adapter layer shared by both."
     def __init__(self, video_width: int, text_width: int, dims: int, video: bool = True, text: bool = True,
                  shared: bool = True, temporal: str = 'residual', temporal_kernel: int = 3, dropout: float = 0.1,
-                 alpha: float = 0.005, grad_scale: bool = True):
+                 alpha: float = 0.005, grad_scale: bool = True, temporal_conv: str = 'depthwise'):
         super().__init__()
-        self.alpha, self.grad_scale, self.temporal = alpha, grad_scale, temporal
+        self.alpha, self.grad_scale, self.temporal, self.temporal_conv = alpha, grad_scale, temporal, temporal_conv
         self.video_down = nn.Linear(video_width, dims) if video else None
         self.video_up_spatial = nn.Linear(dims, video_width) if video else None
-        self.video_up_temporal = (nn.Conv3d(video_width, video_width, (temporal_kernel, 1, 1),
-                                            padding=(temporal_kernel // 2, 0, 0), groups=video_width)
+        if temporal_conv == 'grouped' and video_width % dims:
+            raise ValueError(f"temporal_conv='grouped' needs dims={dims} to divide the video width {video_width}")
+        c_in, groups = (video_width, video_width) if temporal_conv == 'depthwise' else (dims, dims)
+        self.video_up_temporal = (nn.Conv3d(c_in, video_width, (temporal_kernel, 1, 1),
+                                            padding=(temporal_kernel // 2, 0, 0), groups=groups)
                                   if video and temporal != 'none' else None)
         self.text_down = nn.Linear(text_width, dims) if text else None
         self.text_up = nn.Linear(dims, text_width) if text else None
@@ -190,9 +208,10 @@ class MSTALayer(nn.Module):
 
     def video_branch(self, x, grid):
         "A^v_l: `x` = LN(X_{l-1}) `[B, 1 + h·w·T, D]` → `[B, 1 + h·w·T, D]`."
-        s = self.video_up_spatial(self.adapter_layer(F.relu(self.video_down(x))))
+        z = self.adapter_layer(F.relu(self.video_down(x)))
+        s = self.video_up_spatial(z)
         if self.video_up_temporal is None: return s
-        t = conv_tokens(self.video_up_temporal, s[:, 1:], grid)
+        t = conv_tokens(self.video_up_temporal, (s if self.temporal_conv == 'depthwise' else z)[:, 1:], grid)
         if self.temporal == 'residual': return s + F.pad(t, (0, 0, 1, 0))   # the class token gets no temporal term
         return torch.cat([s[:, :1], t], 1)
 
@@ -269,7 +288,8 @@ class MSTA(PeftMethod):
         for l in cfg.blocks(max(mc.vision_layers, mc.text_layers)):
             video, text = 'video' in cfg.towers and l <= mc.vision_layers, 'text' in cfg.towers and l <= mc.text_layers
             self.layers[str(l)] = MSTALayer(mc.vision_width, mc.text_width, cfg.dims, video, text, cfg.shared,
-                                            cfg.temporal, cfg.temporal_kernel, cfg.dropout, cfg.alpha, cfg.grad_scale)
+                                            cfg.temporal, cfg.temporal_kernel, cfg.dropout, cfg.alpha, cfg.grad_scale,
+                                            cfg.temporal_conv)
 
     def slots(self, model):
         out = []
@@ -364,8 +384,13 @@ class STAdapterMethod(BlockLayerMethod):
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
         super().__init__(mc, cfg, lambda w: STAdapterLayer(w, cfg.dims, (cfg.temporal_kernel, 1, 1), cfg.alpha, cfg.st_position))
 
+def M2CLIPMethod(mc: ViCLIPConfig, cfg: PeftConfig) -> PeftMethod:
+    "M2-CLIP's adapters (defined in `06b_m2clip`, which builds on this notebook)."
+    from msta_core.m2clip import M2CLIP
+    return M2CLIP(mc, cfg)
+
 PEFT_METHODS = {'zero_shot': ZeroShot, 'full': FullFineTune, 'msta': MSTA, 'lora': LoRA,
-                'adaptformer': AdaptFormer, 'st_adapter': STAdapterMethod}
+                'adaptformer': AdaptFormer, 'st_adapter': STAdapterMethod, 'm2clip': M2CLIPMethod}
 
 # %% ../nbs/06_adapters.ipynb #8830ea21
 def apply_peft(model: ViCLIP, config: PeftConfig | str | None = None, **overrides) -> ViCLIP:
@@ -433,24 +458,39 @@ def load_peft_state_dict(model: ViCLIP, sd: dict, where: str = 'state dict') -> 
 def save_peft(model: ViCLIP, path) -> Path:
     "Write the method's config and parameters (not the backbone) to `path`, atomically."
     sd = {k: v.cpu() for k, v in peft_state_dict(model).items()}
-    return atomic_torch_save({'peft_config': asdict(peft_method(model).config), 'state_dict': sd}, path)
+    method = peft_method(model)
+    extra = {'extra': method.extra_state()} if hasattr(method, 'extra_state') else {}   # e.g. M2-CLIP's class list
+    return atomic_torch_save({'peft_config': asdict(method.config), 'state_dict': sd, **extra}, path)
 
 def load_peft(model: ViCLIP, path) -> ViCLIP:
-    "Load a `save_peft` file into `model`, applying its method first if the model has none."
+    "Load a `save_peft` file into `model`, applying its method first if the model has none; on failure `model` is as it was."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No adapter file at {path} (written by save_peft)")
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
+    try: obj = load_tensors(path, 'adapter file')
+    except UnsafeFileError: raise                                       # our full message, never cut
     except Exception as e:
         raise ValueError(f"{path} is not a readable adapter file ({type(e).__name__}: {str(e)[:200]})") from e
-    if not isinstance(obj, dict) or 'peft_config' not in obj or 'state_dict' not in obj:
+    if (not isinstance(obj, dict) or not isinstance(obj.get('peft_config'), dict) or not isinstance(obj.get('state_dict'), dict)
+            or not all(torch.is_tensor(v) for v in obj['state_dict'].values())):
         raise ValueError(f"{path} is not an adapter file: expected {{'peft_config', 'state_dict'}} as written by save_peft")
-    cfg = PeftConfig(**obj['peft_config'])
-    if getattr(model, 'peft', None) is None: apply_peft(model, cfg)
-    elif model.peft.config != cfg:
+    try: cfg = PeftConfig(**obj['peft_config'])                         # everything checked before the model is touched
+    except TypeError as e: raise ValueError(f"{path}: its peft_config is not one this version knows ({e})") from None
+    fresh = getattr(model, 'peft', None) is None
+    if not fresh and model.peft.config != cfg:
         raise ValueError(f"{path} holds {cfg}, but the model has {model.peft.config}; remove_peft(model) or load "
                          f"into a fresh backbone")
     dev = model.vision_encoder.conv1.weight.device
-    load_peft_state_dict(model, {k: v.to(dev) for k, v in obj['state_dict'].items()}, str(path))
+    sd = {k: v.to(dev) for k, v in obj['state_dict'].items()}
+    grads = [p.requires_grad for p in model.parameters()]
+    if fresh: apply_peft(model, cfg)
+    try:
+        if 'extra' in obj: model.peft.load_extra_state(obj['extra'])     # modules that depend on more than the config
+        load_peft_state_dict(model, sd, str(path))                      # names must match the method just applied
+    except BaseException:
+        if fresh:                                                       # undo: no method, the same trainable flags
+            remove_peft(model)
+            for p, g in zip(model.parameters(), grads): p.requires_grad_(g)
+        raise
     return model
 
 # %% ../nbs/06_adapters.ipynb #0177f1d9

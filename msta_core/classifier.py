@@ -16,7 +16,7 @@ from .adapters import apply_peft, adapters_disabled, peft_method
 from .losses import TEMPLATE, TAU, LAMBDA_CONS, FrozenTextTargets, class_prompts, msta_loss
 
 # %% auto #0
-__all__ = ['text_encoder_fn', 'description_targets', 'VideoTextClassifier']
+__all__ = ['TEMPLATES', 'text_encoder_fn', 'description_targets', 'VideoTextClassifier', 'resolve_template']
 
 # %% ../nbs/11_classifier.ipynb #79100b4e
 def text_encoder_fn(model: ViCLIP, batch_size: int = 256) -> Callable[[list[str]], torch.Tensor]:
@@ -92,3 +92,14 @@ class VideoTextClassifier(nn.Module):
         t = F.normalize(self.model.encode_text(tokens), dim=-1)
         def predict(video): return F.normalize(self.model.encode_video(video), dim=-1) @ t.T / self.tau
         return predict
+
+# %% ../nbs/11_classifier.ipynb #9b5385ce
+TEMPLATES = {'paper': TEMPLATE,                 # Sec. 3.3: "a video of {cls}."
+             'logs': "a photo of a {}."}         # the authors' runs: CTX_INIT "a photo of a" + name + "."
+
+def resolve_template(template: str) -> str:
+    "A template by name (`TEMPLATES`) or as given; it must hold exactly one `{}` for the class name."
+    t = TEMPLATES.get(template, template)
+    if not isinstance(t, str) or t.count('{}') != 1:
+        raise ValueError(f"template={template!r}: give 'paper', 'logs', or a sentence with one {{}} for the class name")
+    return t

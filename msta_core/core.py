@@ -4,16 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, json, random, tempfile, ctypes
+import os, io, re, glob, json, math, pickle, random, socket, tempfile, zipfile, ctypes
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data', 'shared_dir',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'cache_dir',
-           'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
+__all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
+           'is_torchscript', 'load_tensors', 'cache_dir', 'seed_everything', 'default_device', 'glibc_version',
+           'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 FETCH_COMMAND = 'python data_prep/fetch_splits.py'
@@ -52,22 +53,42 @@ def reference_data(name: str, required: bool = False) -> Path | None:
                                    f"Fetch it with `{FETCH_COMMAND}` (into data/), or set MSTA_SHARED to a folder holding data/{name}.")
     return None
 
-def shared_dir(required: bool = True) -> Path | None:
-    "TEMPORARY: the old lookup, kept until every notebook uses fixtures_dir/reference_data."
-    env = os.environ.get('MSTA_SHARED')
-    if env: return Path(env)
-    for d in _upwards():
-        if (d.parent / 'shared' / 'fixtures').is_dir(): return d.parent / 'shared'
-    if required: raise FileNotFoundError("no shared/")
-    return None
-
 # %% ../nbs/00_core.ipynb #1220d7ea
+_HOST = re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname()) or 'host'
+
+def _umask() -> int:
+    "This process's umask (read without changing it where Linux allows)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    mask = os.umask(0o022); os.umask(mask); return mask
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _remove_stale_temps(path: Path) -> None:
+    "Delete temp files of `path` left by a killed writer on this machine (its process is gone)."
+    pat = re.compile(rf'\.{re.escape(path.name)}\.{_HOST}-(\d+)\.[a-z0-9_]+\.tmp')
+    for p in path.parent.glob(f'.{glob.escape(path.name)}.{_HOST}-*.tmp'):
+        m = pat.fullmatch(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            try: p.unlink()
+            except FileNotFoundError: pass
+
 def atomic_write_bytes(path, data: bytes) -> Path:
-    "Write `data` to `path` atomically (temp file in the same folder + `os.replace`)."
+    "Write `data` to `path` atomically (temp file in the same folder + `os.replace`), with the mode a plain write would give."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    _remove_stale_temps(path)
+    try: mode = path.stat().st_mode & 0o777                         # rewriting keeps the file's mode
+    except FileNotFoundError: mode = 0o666 & ~_umask()               # a new file: as `open(path, 'w')` makes it
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{_HOST}-{os.getpid()}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), mode)                              # mkstemp makes 0600 whatever the umask
             f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -79,14 +100,50 @@ def atomic_write_text(path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return atomic_write_bytes(path, text.encode('utf-8'))
 
+def _finite(obj):
+    "NaN and infinities (which `json.dumps` writes as bare `NaN`, not JSON) become `None`."
+    if isinstance(obj, float) and not math.isfinite(obj): return None
+    if isinstance(obj, dict): return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [_finite(v) for v in obj]
+    return obj
+
 def atomic_write_json(path, obj, indent=2) -> Path:
-    "Write `obj` as JSON to `path` atomically."
-    return atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + '\n')
+    "Write `obj` as JSON to `path` atomically; always valid JSON (a non-finite number is written as `null`)."
+    return atomic_write_text(path, json.dumps(_finite(obj), indent=indent, ensure_ascii=False, allow_nan=False) + '\n')
 
 def atomic_torch_save(obj, path) -> Path:
     "`torch.save` to `path` atomically: a crash mid-save leaves the previous file intact."
     buf = io.BytesIO(); torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
+
+# %% ../nbs/00_core.ipynb #7e1a0b0c
+class UnsafeFileError(ValueError):
+    "A file that holds more than tensors (pickled objects, TorchScript code): loading it would run code."
+
+def is_torchscript(path) -> bool:
+    "Whether `path` is a TorchScript archive (`torch.jit.save`: a zip with `code/` and `constants.pkl`)."
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split('/', 1)[-1].startswith('code/') or n.endswith('/constants.pkl') for n in z.namelist())
+    except (zipfile.BadZipFile, OSError): return False
+
+_SAFE_WAY = ("Do this only if you trust the file's source: convert it once in a session of your own, load it there "
+             "(torch.load(path, weights_only=False), or torch.jit.load) and save the weights alone, "
+             "torch.save(model.state_dict(), new_path) or safetensors; then give msta the new file.")
+
+def load_tensors(path, what: str = 'file'):
+    "`torch.load(path, weights_only=True)` on the CPU; `UnsafeFileError`, with a full message, for a file holding more."
+    if is_torchscript(path):
+        raise UnsafeFileError(f"{path}: refused. This {what} is a TorchScript archive: it holds compiled code that runs "
+                              f"when it is loaded, and msta loads tensors only. {_SAFE_WAY}")
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'weights only' not in str(e).lower() or 'Unsupported operand' in str(e): raise   # garbage, not objects
+        found = re.search(r'(?i)unsupported (?:global: )?GLOBAL (\S+)', str(e))
+        named = f" (the first is {found.group(1)})" if found else ''
+        raise UnsafeFileError(f"{path}: refused. This {what} holds pickled Python objects{named}, not only tensors, "
+                              f"numbers, strings and containers; unpickling them would run whatever code they name, so "
+                              f"msta loads with torch.load(weights_only=True). {_SAFE_WAY}") from None
 
 # %% ../nbs/00_core.ipynb #7405f392
 def cache_dir() -> Path:

@@ -25,11 +25,11 @@ class Sample:
     label: int
 
 def read_split(file) -> list[Sample]:
-    "Read a split file (`relative/video/path label` per line; paths may contain spaces)."
+    "Read a split file (`relative/video/path label` per line; paths may contain spaces; UTF-8, a byte-order mark ignored)."
     file = Path(file)
     if not file.is_file(): raise FileNotFoundError(f"Split file {file} not found")
     samples = []
-    for i, line in enumerate(file.read_text(encoding='utf-8').split('\n'), 1):
+    for i, line in enumerate(file.read_text(encoding='utf-8-sig').split('\n'), 1):
         line = line.strip()
         if not line: continue
         parts = line.rsplit(None, 1)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_descriptions.ipynb #2c4d162e
 from __future__ import annotations
-import email.utils, http.client, json, os, re, socket, time, urllib.error, urllib.parse, urllib.request, warnings
+import email.utils, http.client, json, os, re, socket, threading, time, urllib.error, urllib.parse, urllib.request, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -83,13 +83,66 @@ def _retry_after(value) -> float | None:
     try: return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError): return None
 
+class _Deadline:
+    "One overall time limit for a request: when it passes, the request's sockets are shut down."
+    def __init__(self, seconds: float):
+        self.seconds, self.expired, self.socks, self.lock = seconds, False, [], threading.Lock()
+        self.timer = threading.Timer(seconds, self._expire); self.timer.daemon = True
+    def _expire(self):
+        with self.lock:
+            self.expired = True
+            for s in self.socks: _shutdown(s)
+    def watch(self, sock):
+        with self.lock:
+            self.socks.append(sock)
+            if self.expired: _shutdown(sock)
+    def __enter__(self): self.timer.start(); return self
+    def __exit__(self, *exc): self.timer.cancel()
+
+def _shutdown(sock):
+    try: socket.socket.shutdown(sock, socket.SHUT_RDWR)   # wakes a blocked read (the plain socket's method, also under TLS)
+    except OSError: pass
+
+class _WatchedHTTP(http.client.HTTPConnection):
+    def __init__(self, *a, deadline: _Deadline, **kw): super().__init__(*a, **kw); self.deadline = deadline
+    def connect(self): super().connect(); self.deadline.watch(self.sock)
+
+class _WatchedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *a, deadline: _Deadline, **kw): super().__init__(*a, **kw); self.deadline = deadline
+    def connect(self): super().connect(); self.deadline.watch(self.sock)
+
+class _DeadlineHTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline): super().__init__(); self.deadline = deadline
+    def http_open(self, req): return self.do_open(_WatchedHTTP, req, deadline=self.deadline)
+
+class _DeadlineHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline): super().__init__(); self.deadline = deadline
+    def https_open(self, req):
+        kw = {'check_hostname': self._check_hostname} if hasattr(self, '_check_hostname') else {}   # Python < 3.12
+        return self.do_open(_WatchedHTTPS, req, context=self._context, deadline=self.deadline, **kw)
+
+def _reply_text(raw: bytes, url: str) -> str:
+    "The answer text of a chat-completions reply; `_Retryable` if the reply carries none."
+    try:
+        choice = json.loads(raw)['choices'][0]; content = choice['message']['content']
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise _Retryable(f"not a chat-completions response from {url}: {raw[:200]!r}") from None
+    what = 'null' if content is None else type(content).__name__
+    if isinstance(content, list):        # content parts: the text ones, in order
+        what = f'a list of {len(content)} parts'
+        content = ''.join(p['text'] for p in content if isinstance(p, dict) and isinstance(p.get('text'), str))
+    if not isinstance(content, str) or not content.strip():
+        raise _Retryable(f"the reply from {url} holds no text (content: {what}, finish_reason "
+                         f"{choice.get('finish_reason')!r}): {raw[:200]!r}")
+    return content
+
 @dataclass
 class ChatClient:
     "Minimal client for an OpenAI-compatible `POST {base_url}/chat/completions` endpoint."
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    timeout: float = 120.0                # seconds per request
+    timeout: float = 120.0                # seconds per request, the whole request (not per read)
     max_retries: int = 5
     backoff: float = 1.0                  # first wait; doubles each retry
     max_backoff: float = 60.0
@@ -103,8 +156,7 @@ class ChatClient:
         self.api_key = self.api_key or env('MSTA_LLM_API_KEY') or env('DEEPSEEK_API_KEY')
         host = urllib.parse.urlsplit(self.base_url).hostname
         # Talk to local servers directly, whatever proxy the environment sets.
-        handlers = [urllib.request.ProxyHandler({})] if host in ('127.0.0.1', 'localhost', '::1') else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self._handlers = [urllib.request.ProxyHandler({})] if host in ('127.0.0.1', 'localhost', '::1') else []
 
     def complete(self, prompt: str) -> str:
         "One request, no retries: the answer text, `_Retryable` for transient failures, `DescriptionError` otherwise."
@@ -114,19 +166,23 @@ class ChatClient:
         if self.api_key: headers['Authorization'] = f'Bearer {self.api_key}'
         url = self.base_url + '/chat/completions'
         req = urllib.request.Request(url, json.dumps(body).encode(), headers, method='POST')
+        deadline = _Deadline(self.timeout)
+        opener = urllib.request.build_opener(*self._handlers, _DeadlineHTTP(deadline), _DeadlineHTTPS(deadline))
+        timed_out = _Retryable(f"no complete answer from {url} within timeout={self.timeout}s")
         try:
-            with self._opener.open(req, timeout=self.timeout) as r: raw = r.read()
+            with deadline, opener.open(req, timeout=self.timeout) as r: raw = r.read()
         except urllib.error.HTTPError as e:
+            if deadline.expired: raise timed_out from None
             detail = e.read()[:300].decode('utf-8', 'replace')
             if e.code == 429 or e.code == 408 or e.code >= 500:
                 raise _Retryable(f"HTTP {e.code} from {url}: {detail}", _retry_after(e.headers.get('Retry-After'))) from None
             hint = ' (set MSTA_LLM_API_KEY or DEEPSEEK_API_KEY)' if e.code in (401, 403) else ''
             raise DescriptionError(f"HTTP {e.code} from {url}{hint}: {detail}") from None
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:   # OSError: ConnectionError, timeouts
+            if deadline.expired: raise timed_out from None
             raise _Retryable(f"connection to {url} failed: {getattr(e, 'reason', e)!r}") from None
-        try: return json.loads(raw)['choices'][0]['message']['content']
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retryable(f"not a chat-completions response from {url}: {raw[:200]!r}") from None
+        if deadline.expired: raise timed_out                           # cut short: what arrived is not the answer
+        return _reply_text(raw, url)
 
 def ask_sentences(client: ChatClient, prompt: str, n: int) -> list[str]:
     "Ask `prompt` until the answer parses into `n` sentences, retrying transient failures with back-off."
@@ -175,6 +231,12 @@ def _read_cache(path: Path, meta: dict) -> dict:
                                "use another cache path (or delete this one) for new settings")
     return cache['classes']
 
+def _usable(entry, n: int) -> bool:
+    "A cache entry with `n` non-empty spatial and `n` non-empty temporal sentences."
+    return isinstance(entry, dict) and all(
+        isinstance(entry.get(k), list) and len(entry[k]) == n and all(isinstance(s, str) and s.strip() for s in entry[k])
+        for k in ('spatial', 'temporal'))
+
 def generate_descriptions(class_names: list[str], cache_path, n: int = N_DESCRIPTIONS,
                           client: ChatClient | None = None, progress: bool = False) -> Descriptions:
     "Ask an LLM for `n` spatial and `n` temporal sentences per class, caching each finished class in `cache_path`."
@@ -183,12 +245,18 @@ def generate_descriptions(class_names: list[str], cache_path, n: int = N_DESCRIP
     meta = {'source': 'llm', 'model': client.model, 'n': n,
             'prompts': {'spatial': SPATIAL_PROMPT, 'temporal': TEMPORAL_PROMPT, 'json': JSON_INSTRUCTION}}
     classes = _read_cache(path, meta)
+    short = [c for c in class_names if c in classes and not _usable(classes[c], n)]
+    if short:
+        warnings.warn(f"{path}: {len(short)} cached class(es) without {n} spatial and {n} temporal sentences, asked "
+                      f"for again: {short[:5]}", stacklevel=2)
+        for c in short: del classes[c]
     todo = [c for c in class_names if c not in classes]
     if progress and todo:
         from tqdm.auto import tqdm; todo = tqdm(todo, desc='descriptions')
     for cls in todo:
-        classes[cls] = {kind: ask_sentences(client, description_prompt(kind, cls, n), n)
-                        for kind in ('spatial', 'temporal')}
+        try: classes[cls] = {kind: ask_sentences(client, description_prompt(kind, cls, n), n)
+                             for kind in ('spatial', 'temporal')}
+        except DescriptionError as e: raise DescriptionError(f"class {cls!r}: {e}") from None
         atomic_write_json(path, {'format': CACHE_FORMAT, **meta, 'base_url': client.base_url, 'classes': classes})
     return Descriptions([classes[c]['spatial'] for c in class_names], [classes[c]['temporal'] for c in class_names],
                         list(class_names), 'llm', {'model': client.model, 'n': n, 'cache': str(path)})

@@ -20,11 +20,16 @@ from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_
 from .loader import check_skipped
 
 # %% auto #0
-__all__ = ['TrainConfig', 'lr_at', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed', 'all_gather_cat',
-           'mix_seed', 'EpochSampler', 'trainable_state_dict', 'load_trainable_state_dict', 'save_checkpoint',
-           'load_checkpoint', 'environment_info', 'write_metrics', 'autocast_setup', 'NonFiniteLossError', 'fit']
+__all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'RESUME_IGNORED', 'BEST_RULE', 'TrainConfig', 'lr_at',
+           'evaluation_epochs', 'epoch_steps', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed',
+           'all_gather_cat', 'teardown_distributed', 'mix_seed', 'EpochSampler', 'trainable_state_dict',
+           'load_trainable_state_dict', 'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics',
+           'config_changes', 'saved_config', 'check_resume', 'autocast_setup', 'set_tf32', 'NonFiniteLossError', 'fit']
 
 # %% ../nbs/12_engine.ipynb #f67d54d3
+REPORTS = ('final', 'paper')
+AMP_MODES = ('auto', 'bf16', 'fp16', 'off')
+
 @dataclass
 class TrainConfig:
     "How to optimise (defaults: the authors' runs)."
@@ -45,6 +50,17 @@ class TrainConfig:
     eval_every: int = 0               # epochs between evaluations (0: only at the end)
     log_every: int = 10
     max_bad_fraction: float = 0.5     # stop if more of an epoch's videos than this were unreadable
+    report: str = 'final'             # 'final': the last epoch; 'paper': also the best epoch on the test set, labelled
+    drop_last: bool = False           # True: floor(N / batch) steps per epoch, the last partial batch dropped (authors)
+    tf32: bool | None = None          # CUDA: True allows TF32 matmuls and convolutions, False forbids them, None: as set
+
+    def __post_init__(self):
+        if self.report not in REPORTS:
+            raise ValueError(f"report={self.report!r}: use 'final' (the last epoch's result) or 'paper' (also the best "
+                             f"epoch chosen on the test set, as the authors reported it, labelled as such)")
+        if self.amp not in AMP_MODES: raise ValueError(f"amp={self.amp!r}: use one of {AMP_MODES} ('off': fp32, as the authors ran)")
+        if not isinstance(self.drop_last, bool): raise ValueError(f"drop_last={self.drop_last!r}: use True or False")
+        if self.tf32 not in (None, True, False): raise ValueError(f"tf32={self.tf32!r}: use True, False or None")
 
     def accum_steps(self, world_size: int = 1) -> int:
         per_step = self.micro_batch * world_size
@@ -59,19 +75,38 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, lr: float, lr_min: flo
     if step < warmup_steps: return lr * step / warmup_steps
     return lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * step / total_steps))
 
+# %% ../nbs/12_engine.ipynb #988c0ee6
+AUTHORS_EVAL_EVERY = 5          # logs: SAVE_FREQ 5, evaluated after epochs 1, 6, ..., 46 and the last
+
+def evaluation_epochs(cfg: TrainConfig) -> list[int]:
+    "The 1-based epochs after which `fit` evaluates: every `eval_every`, the last, and the authors' ones if `report='paper'`."
+    epochs = {cfg.epochs}
+    if cfg.eval_every: epochs |= set(range(cfg.eval_every, cfg.epochs + 1, cfg.eval_every))
+    if cfg.report == 'paper': epochs |= set(range(1, cfg.epochs + 1, AUTHORS_EVAL_EVERY))
+    return sorted(epochs)
+
+def epoch_steps(samples: int, cfg: TrainConfig, world_size: int = 1) -> int:
+    "Optimiser steps in an epoch of `samples` per process: `ceil`, or `floor` with `drop_last` (the authors' loader)."
+    per_step = cfg.micro_batch * cfg.accum_steps(world_size)
+    n = samples // per_step if cfg.drop_last else math.ceil(samples / per_step)
+    if n < 1: raise ValueError(f"{samples} training samples per process, fewer than one step of {per_step}: with "
+                               f"drop_last=True nothing would train; lower batch_size or set drop_last=False")
+    return n
+
+
 # %% ../nbs/12_engine.ipynb #9b030f2e
 def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     "Named parameters with `requires_grad` (each tensor once)."
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    "AdamW over the trainable parameters; no weight decay on 1-D tensors."
+    "AdamW over the trainable parameters; no weight decay on 1-D tensors; a parameter's `lr_scale` (default 1) scales its lr."
     params = trainable_parameters(model)
     if not params: raise ValueError("the model has no trainable parameters: apply a PEFT method (or method='full') first")
-    decay = [p for n, p in params if p.ndim >= 2]
-    no_decay = [p for n, p in params if p.ndim < 2]
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': cfg.weight_decay},
-                              {'params': no_decay, 'weight_decay': 0.0}], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    groups = {(True, 1.0): [], (False, 1.0): []}                   # (decay, lr_scale) → parameters; these two always first
+    for n, p in params: groups.setdefault((p.ndim >= 2, float(getattr(p, 'lr_scale', 1.0))), []).append(p)
+    return torch.optim.AdamW([{'params': ps, 'weight_decay': cfg.weight_decay if decay else 0.0, 'lr_scale': s, 'lr': cfg.lr * s}
+                              for (decay, s), ps in groups.items()], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
 
 # %% ../nbs/12_engine.ipynb #83c1d933
 @dataclass
@@ -108,6 +143,13 @@ def all_gather_cat(x: torch.Tensor, d: Dist) -> torch.Tensor:
     out = [torch.zeros((m, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in range(d.world_size)]
     dist.all_gather(out, torch.cat([x, pad]))
     return torch.cat([o[:int(s.item())] for o, s in zip(out, sizes)])
+
+# %% ../nbs/12_engine.ipynb #7e1a0b02
+def teardown_distributed(d: Dist | None = None) -> None:
+    "Leave the process group `setup_distributed` joined, once every process got here: a barrier, then destroy it."
+    if not (dist.is_available() and dist.is_initialized()): return
+    if dist.get_world_size() > 1: dist.barrier()
+    dist.destroy_process_group()              # joins gloo's worker threads now, not during interpreter shutdown
 
 # %% ../nbs/12_engine.ipynb #1bc5aca4
 def mix_seed(*xs: int) -> int:
@@ -194,12 +236,44 @@ def write_metrics(out_dir, row: dict) -> None:
     "Append one row to `metrics.jsonl` and rewrite `metrics.csv` (both atomic; old rows are never lost)."
     out_dir = Path(out_dir); jl = out_dir / 'metrics.jsonl'
     rows = [json.loads(l) for l in jl.read_text().splitlines() if l.strip()] if jl.exists() else []
+    if 'epoch' in row:                   # an epoch redone after a resume replaces its row (and any later ones)
+        rows = [r for r in rows if not (isinstance(r.get('epoch'), int) and r['epoch'] >= row['epoch'])]
     rows.append(_plain(row))
     atomic_write_text(jl, ''.join(json.dumps(r) + '\n' for r in rows))
     keys = list(dict.fromkeys(k for r in rows for k in r))
     import io
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=keys); w.writeheader(); w.writerows(rows)
     atomic_write_text(out_dir / 'metrics.csv', buf.getvalue())
+
+# %% ../nbs/12_engine.ipynb #7e1a0b05
+RESUME_IGNORED = ('out_dir', 'num_workers', 'save_every', 'log_every', 'eval_every', 'max_bad_fraction')
+_ABSENT = '<absent>'
+
+def _flat(obj, prefix: str = '') -> dict:
+    "Nested dicts → {'train.lr': 0.001, ...} (an empty dict has no fields)."
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _flat(val, f'{prefix}{key}.').items()}
+    return {prefix[:-1] or '(config)': obj}
+
+def config_changes(old, new, ignore=RESUME_IGNORED) -> list[str]:
+    "Fields that differ between two configs, as `'train.lr: 0.001 → 0.002'`; fields named in `ignore` (at any depth) do not count."
+    a, b = (_flat(json.loads(json.dumps(_plain(c)))) for c in (old, new))
+    return [f"{k}: {a.get(k, _ABSENT)!r} → {b.get(k, _ABSENT)!r}" for k in sorted(a.keys() | b.keys())
+            if k.split('.')[-1] not in ignore and a.get(k, _ABSENT) != b.get(k, _ABSENT)]
+
+def saved_config(ck_path):
+    "The configuration a checkpoint's run started with (read without loading the tensors into memory)."
+    return json.loads(torch.load(ck_path, map_location='cpu', weights_only=True, mmap=True)['config'])
+
+def check_resume(ck_path, config) -> None:
+    "Refuse, naming every changed field, to continue the run of `ck_path` under `config` if that changes its results."
+    changes = config_changes(saved_config(ck_path), config)
+    if changes:
+        raise ValueError(f"{ck_path} belongs to a run with another configuration; resuming it would mix two experiments.\n"
+                         f"  changed: " + '\n  changed: '.join(changes) + "\n"
+                         f"To continue that run, set these back to its values (only {', '.join(RESUME_IGNORED)} may "
+                         f"differ); to try the new settings, give them another out_dir. Nothing was written; the run's "
+                         f"progress is kept in {ck_path}.")
 
 # %% ../nbs/12_engine.ipynb #feb7f043
 def autocast_setup(mode: str, device: torch.device):
@@ -210,7 +284,14 @@ def autocast_setup(mode: str, device: torch.device):
     scaler = torch.amp.GradScaler('cuda') if dtype == torch.float16 else None
     return (lambda: torch.autocast('cuda', dtype=dtype)), scaler
 
+def set_tf32(allow: bool | None) -> dict:
+    "Allow or forbid TF32 in CUDA matmuls and cuDNN convolutions (`None`: leave as set); returns the settings now."
+    if allow is not None: torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(allow)
+    return {'tf32_matmul': torch.backends.cuda.matmul.allow_tf32, 'tf32_conv': torch.backends.cudnn.allow_tf32}
+
 # %% ../nbs/12_engine.ipynb #7ed88e45
+BEST_RULE = 'best epoch chosen on the test set (the authors\' "Max accuracy"), not the final result'
+
 class NonFiniteLossError(RuntimeError):
     "The loss became NaN or infinite."
 
@@ -227,25 +308,31 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
     d = d or setup_distributed()
     malloc_tuned = d.device.type == 'cpu' and tune_cpu_malloc()     # ~10% faster steps on CPU (00_core)
     out_dir = Path(out_dir); ck_path = out_dir / 'last.pt'
+    config_to_save = config_to_save if config_to_save is not None else cfg   # what a resume must match
+    if resume and ck_path.exists(): check_resume(ck_path, config_to_save)   # before anything is written
+    precision = {'amp': cfg.amp, **(set_tf32(cfg.tf32) if d.device.type == 'cuda' else {})}
     if d.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config_to_save if config_to_save is not None else cfg),
-                                                      'train': _plain(cfg), 'world_size': d.world_size,
+        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config_to_save),
+                                                      'train': _plain(cfg), 'world_size': d.world_size, 'precision': precision,
                                                       'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
     model.to(d.device)
     accum = cfg.accum_steps(d.world_size)
     sampler = EpochSampler(len(dataset), cfg.seed, True, d.rank, d.world_size)
-    steps_per_epoch = math.ceil(len(sampler.order()) / (cfg.micro_batch * accum))
+    steps_per_epoch = epoch_steps(len(sampler.order()), cfg, d.world_size)
+    eval_epochs = evaluation_epochs(cfg)
     total, warmup = cfg.epochs * steps_per_epoch, int(round(cfg.warmup_epochs * steps_per_epoch))
     opt = build_optimizer(model, cfg)
     autocast, scaler = autocast_setup(cfg.amp, d.device)
     net = nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == 'cuda' else None) if d.enabled else model
     epoch, start_step_in_epoch, step, history, running = 0, 0, 0, [], {}
-    if resume and ck_path.exists():
-        saved = json.loads(torch.load(ck_path, map_location='cpu', weights_only=True)['config'])
-        if saved != json.loads(json.dumps(_plain(config_to_save))):
-            raise ValueError(f"{ck_path} belongs to a run with another configuration; resuming it would mix two "
-                             f"experiments. Use another out_dir, or delete {ck_path} to start again.")
+    found = ck_path.exists() if resume else False
+    if d.enabled:                                                             # every process must resume, or none
+        seen = [None] * d.world_size; dist.all_gather_object(seen, found)
+        if len(set(seen)) > 1:
+            raise RuntimeError(f"processes disagree on whether {ck_path} exists (ranks that see it: "
+                               f"{[r for r, s in enumerate(seen) if s]}): out_dir must be on a filesystem every node shares")
+    if found:
         ck = load_checkpoint(ck_path, model, opt, scaler)
         epoch, start_step_in_epoch, step, history = ck['epoch'], ck['step_in_epoch'], ck['step'], ck['history']
         running = ck.get('running', {})
@@ -266,7 +353,7 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
         it, s = iter(loader), start_step_in_epoch
         while s < steps_per_epoch:
             lr = lr_at(step, total, warmup, cfg.lr, cfg.lr * cfg.lr_min_ratio)
-            for g in opt.param_groups: g['lr'] = lr
+            for g in opt.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)   # lr_scale: e.g. M2-CLIP's text adapters
             torch.manual_seed(mix_seed(cfg.seed, step, d.rank))                # dropout etc.: a function of the step
             opt.zero_grad(set_to_none=True)
             micro = []
@@ -309,10 +396,14 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
         with warnings.catch_warnings():
             if not d.is_main: warnings.simplefilter('ignore')
             row['skipped_videos'] = check_skipped(skipped, len(dataset), cfg.max_bad_fraction, f'epoch {epoch + 1}')
-        if evaluate is not None and ((cfg.eval_every and (epoch + 1) % cfg.eval_every == 0) or epoch + 1 == cfg.epochs):
+        if evaluate is not None and epoch + 1 in eval_epochs:
             model.eval(); row.update(evaluate(model, epoch + 1) or {})
+        best = max((h['top1'] for h in history if 'top1' in h), default=None)
         history.append(row)
         if d.is_main:
+            if cfg.report == 'paper' and 'top1' in row and (best is None or row['top1'] > best):   # before last.pt: a kill between repeats the epoch
+                atomic_torch_save({'model': trainable_state_dict(model), 'epoch': epoch + 1, 'top1': row['top1'],
+                                   'rule': BEST_RULE}, out_dir / 'best.pt')
             write_metrics(out_dir, row)
             save_checkpoint(ck_path, model, opt, scaler, epoch=epoch, step_in_epoch=steps_per_epoch, step=step, history=history, config=config_to_save)
             print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()), flush=True)

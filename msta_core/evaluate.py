@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .engine import Dist, EpochSampler, all_gather_cat
+from .loader import TooManyBrokenVideos, check_skipped
 
 # %% auto #0
 __all__ = ['score_views', 'accuracy_metrics', 'harmonic_mean', 'mean_std', 'best_epoch', 'evaluate_dataset']
@@ -56,7 +57,8 @@ def best_epoch(history: list[dict], key: str = 'top1') -> dict:
 # %% ../nbs/13_evaluate.ipynb #df9ace20
 @torch.no_grad()
 def evaluate_dataset(predict: Callable[[torch.Tensor], torch.Tensor], dataset, *, batch_size: int = 4, num_workers: int = 2,
-                     d: Dist | None = None, collate_fn=None, progress: bool = True, desc: str = 'eval') -> dict:
+                     d: Dist | None = None, collate_fn=None, progress: bool = True, desc: str = 'eval',
+                     max_bad_fraction: float = 0.5) -> dict:
     "Multi-view evaluation of `predict` (clips → logits) on `dataset`; metrics over all processes' shards."
     d = d or Dist()
     sampler = EpochSampler(len(dataset), shuffle=False, rank=d.rank, world_size=d.world_size, pad=False)
@@ -78,7 +80,11 @@ def evaluate_dataset(predict: Callable[[torch.Tensor], torch.Tensor], dataset, *
     if d.enabled:
         parts = [None] * d.world_size; dist.all_gather_object(parts, skipped); skipped = [p for ps in parts for p in ps]
     ok = Y >= 0
+    with warnings.catch_warnings():                       # every process raises alike; only rank 0 warns
+        if not d.is_main: warnings.simplefilter('ignore')
+        check_skipped(skipped, len(dataset), max_bad_fraction, desc)
+    if not ok.any():
+        raise TooManyBrokenVideos(f"{desc}: none of the {len(dataset)} test videos could be read, nothing was scored")
     out = accuracy_metrics(P[ok], Y[ok], P.shape[1])
     out.update(probs=P, labels=Y, skipped=len(skipped), skipped_files=sorted(skipped))
-    if skipped: warnings.warn(f"{len(skipped)} unreadable test video(s) left out of the metrics: {sorted(skipped)[:5]}")
     return out

@@ -7,24 +7,28 @@ from __future__ import annotations
 import json, os, subprocess, sys, time
 from dataclasses import replace, asdict
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
 
 from .core import atomic_write_json, seed_everything, cache_dir
 from .viclip import load_viclip
+from .clip import load_clip, viclip_as_frame_clip
 from .datasets import VideoSplit
 from .descriptions import load_author_pair, template_descriptions
 from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
 from .video import train_transform
 from .classifier import VideoTextClassifier, description_targets
-from .engine import Dist, fit, setup_distributed, environment_info
+from .engine import (Dist, fit, setup_distributed, teardown_distributed, environment_info, check_resume, config_changes,
+                               trainable_state_dict, load_trainable_state_dict, BEST_RULE)
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels
 
 # %% auto #0
-__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'run_experiment', 'launch', 'main']
+__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'run_experiment',
+           'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #347e659a
 def _splits_dir(cfg: ExperimentConfig) -> Path:
@@ -38,15 +42,20 @@ def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, 
     if cfg.dataset == 'synthetic':
         w = world
         desc_dir = w.root / 'descriptions'
-        if cfg.protocol == 'fewshot':
-            return w.split(f'actions_{cfg.shots}shot'), {'test': w.split('actions_test')}, 'synth_actions', desc_dir
+        if bad := set(cfg.eval_datasets) - {'val'}:
+            raise ValueError(f"eval_datasets={cfg.eval_datasets}: the synthetic world's only extra evaluation is 'val' "
+                             f"(the validation videos of the actions dataset), not {sorted(bad)}")
+        val = {'val': w.split('actions_val')} if 'val' in cfg.eval_datasets and cfg.protocol != 'base2novel' else {}
+        if cfg.protocol == 'fewshot':     # `split` picks one of three few-shot samples
+            train = w.split(f'actions_{cfg.shots}shot' + (f'_s{cfg.split}' if cfg.split > 1 else ''))
+            return train, {'test': w.split('actions_test'), **val}, 'synth_actions', desc_dir
         if cfg.protocol == 'base2novel':
             return (w.split(f'fs_base_s{cfg.split}'), {'base': w.split('base_val'), 'novel': w.split('novel_val')},
                     'synth_actions_base', desc_dir)
-        if cfg.protocol == 'zeroshot':
-            return (w.split('actions_train'), {'zs_seen': w.split('zeroshot_seen'), 'zs_unseen': w.split('zeroshot_unseen'),
-                                               'zs_all': w.split('zeroshot')}, 'synth_actions', desc_dir)
-        return w.split('actions_train'), {'test': w.split('actions_test')}, 'synth_actions', desc_dir
+        if cfg.protocol == 'zeroshot':    # train on actions (K-400's role), evaluate other class names (K-600, UCF, HMDB)
+            return (w.split('actions_train'), {'zs_all': w.split('zeroshot'), 'colours': w.split('colours'), **val},
+                    'synth_actions', desc_dir)
+        return w.split('actions_train'), {'test': w.split('actions_test'), **val}, 'synth_actions', desc_dir
     if not cfg.data_root: raise ValueError(f"dataset={cfg.dataset!r} needs data_root: the folder its split files' paths are relative to")
     sd, spec, root = _splits_dir(cfg), DATASETS[cfg.dataset], Path(cfg.data_root)
     desc_dir = Path(cfg.descriptions_dir or os.environ.get('MSTA_DESCRIPTIONS', sd / 'descriptions'))
@@ -76,13 +85,37 @@ def synthetic_world(root=None, seed: int = 0):
     return generate_world(cache_dir() / 'synthetic_world', seed=seed, progress=True) if root is None else load_world(root)
 
 def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):
-    "ViCLIP for `cfg`: an official checkpoint, or the cached tiny model pre-trained on the synthetic world."
+    "The backbone of `cfg`: an official checkpoint, or the cached tiny model pre-trained on the synthetic world."
+    frame_level = cfg.backbone.startswith('clip-')
     if cfg.dataset != 'synthetic':
         if not cfg.checkpoint:
-            raise ValueError(f"dataset={cfg.dataset!r} needs a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)")
+            raise ValueError(f"dataset={cfg.dataset!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.pt)" if frame_level
+                             else "a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)"))
+        if frame_level: return load_clip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
         return load_viclip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
     from msta_core.pretrain import ensure_pretrained, load_tiny
-    return load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
+    tiny = load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
+    return viclip_as_frame_clip(tiny) if frame_level else tiny
+
+def once_per_node(d: Dist, make: Callable):
+    "`make()` (idempotent: builds what is missing, else reads it) on rank 0, then on each other node's first process, then everywhere."
+    if d.enabled:
+        if d.is_main: make()
+        dist.barrier()
+        if not d.is_main and d.local_rank == 0: make()
+        dist.barrier()
+    return make()
+
+# %% ../nbs/16_experiment.ipynb #7e1a0b0a
+def check_out_dir(cfg: ExperimentConfig) -> None:
+    "Refuse, before anything is written, to run `cfg` in a folder that holds another experiment (naming what differs)."
+    out = Path(cfg.out_dir)
+    if (out / 'last.pt').exists(): check_resume(out / 'last.pt', cfg)
+    elif (out / 'results.json').exists() and (out / 'config.json').exists():       # a finished run without training
+        changes = config_changes(json.loads((out / 'config.json').read_text()), cfg)
+        if changes:
+            raise ValueError(f"{out} holds the results of another configuration:\n  changed: " + '\n  changed: '.join(changes)
+                             + f"\nUse another out_dir for these settings (nothing was written).")
 
 # %% ../nbs/16_experiment.ipynb #913dcde0
 def _views(cfg: ExperimentConfig) -> tuple[int, int]:
@@ -97,13 +130,15 @@ def _test_set(split, mc, views, mode='test', augment=None):
 
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
+    check_out_dir(cfg)                                                # before anything is written
     d = d or setup_distributed()
     out = Path(cfg.out_dir)
     world = None
-    if cfg.dataset == 'synthetic':
-        if d.is_main: world = synthetic_world(cfg.data_root)
-        if d.enabled: dist.barrier()
-        world = world or synthetic_world(cfg.data_root)
+    if cfg.dataset == 'synthetic':                                    # built once per node (see once_per_node)
+        world = once_per_node(d, lambda: synthetic_world(cfg.data_root))
+        if not cfg.checkpoint:
+            from msta_core.pretrain import ensure_pretrained
+            once_per_node(d, lambda: ensure_pretrained(world, progress=progress and d.is_main))
     if d.is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / 'config.json', json.loads(cfg.to_json()))
@@ -122,7 +157,10 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         if len(desc) != len(class_names): raise ValueError(f"{len(desc)} described classes for {len(class_names)} training classes ({desc_stem})")
         targets = description_targets(model, desc)
     apply_peft(model, cfg.peft)
-    clf = VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
+    if cfg.peft.method == 'm2clip':                                   # M2-CLIP's own heads and objective (06b_m2clip)
+        from msta_core.m2clip import M2CLIPClassifier
+        clf = M2CLIPClassifier(model, class_names, cfg.template, cfg.tau)
+    else: clf = VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
     clf.to(d.device)
     views = _views(cfg)
     main_eval = 'test' if 'test' in evals else next(iter(evals))
@@ -130,20 +168,35 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     def evaluate(module, epoch):                                      # the epoch's score on the main test split
         split = evals[main_eval]
         r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
-                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}')
+                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}',
+                             max_bad_fraction=cfg.train.max_bad_fraction)
         return {'top1': r['top1'], 'top5': r['top5']}
 
     history = []
     if cfg.peft.method != 'zero_shot':
         train_ds = _test_set(train_split, mc, views, mode='train', augment=cfg.augment)
-        history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if cfg.train.eval_every else None,
+        history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress)
     clf.eval()
-    results = {}
-    for name, split in evals.items():                                # final-epoch results: THE result
+    results, predictions = {}, {}
+    fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
+    for name, split in {**evals, **fit_check}.items():               # final-epoch results: THE result
         r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
-                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}')
+                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
+                             max_bad_fraction=cfg.train.max_bad_fraction)
         results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
+        ok = r['labels'] >= 0                                         # per-video predictions, for the diagnostics
+        predictions[name] = {'classnames': split.classnames, 'label': r['labels'][ok].tolist(),
+                             'pred': r['probs'][ok].argmax(1).tolist()}
+        if hasattr(clf, 'visual_predictor') and list(split.classnames) == list(class_names):   # M2-CLIP: its visual classifier too
+            r = evaluate_dataset(clf.visual_predictor(), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+                                 num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name} (visual)')
+            results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
+    if cfg.dataset == 'synthetic' and 'zs_all' in results:           # seen / held-out compositions of the same test
+        p = predictions['zs_all']
+        for name, keep in (('zs_seen', lambda y: y not in world.heldout), ('zs_unseen', lambda y: y in world.heldout)):
+            hits = [a == b for a, b in zip(p['pred'], p['label']) if keep(b)]
+            results[name] = {'top1': 100 * sum(hits) / max(len(hits), 1), 'n': len(hits)}
     summary = {}
     if cfg.protocol == 'base2novel':
         summary = {'base': results['base']['top1'], 'novel': results['novel']['top1'],
@@ -152,21 +205,52 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         for name in cfg.eval_datasets:
             m, s, n = mean_std([results[k]['top1'] for k in results if k.startswith(name + '_s')])
             summary[name] = {'mean': m, 'std': s, 'n_splits': n}
+    elif cfg.protocol == 'zeroshot' and cfg.dataset == 'synthetic':
+        summary = {'top1': results['zs_all']['top1'], 'top5': results['zs_all']['top5'], 'seen': results['zs_seen']['top1'],
+                   'heldout': results['zs_unseen']['top1'], 'colours': results['colours']['top1']}
     else:
         summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
-    report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'shots': cfg.shots, 'split': cfg.split,
+    if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
+    report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
               'summary': summary, 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
+    if cfg.train.report == 'paper' and any('top1' in h for h in history):
+        report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate_dataset(
+            clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+            num_workers=cfg.train.num_workers, d=d, progress=progress, desc='eval novel (best-on-base weights)'))
     if d.is_main:
+        atomic_write_json(out / 'predictions.json', predictions)
         atomic_write_json(out / 'results.json', report)
         if cfg.peft.method not in ('zero_shot',): save_peft(model, out / 'adapters.pt')
     return report
+
+# %% ../nbs/16_experiment.ipynb #22d397f1
+def paper_rule_report(clf, history: list[dict], evals: dict, main_eval: str, out: Path, cfg: ExperimentConfig,
+                      d: Dist, evaluate_split: Callable) -> dict:
+    "The authors' figure: best epoch on the test set; for base-to-novel, novel scored with the best-on-base weights."
+    b = best_epoch(history)
+    rep = {'rule': BEST_RULE, 'evaluated_epochs': [h['epoch'] for h in history if 'top1' in h], 'epoch': b['epoch'],
+           'eval': main_eval, 'top1': b['top1']}
+    if cfg.protocol != 'base2novel': return rep
+    if d.enabled: dist.barrier()                                      # rank 0 has written best.pt
+    best = torch.load(out / 'best.pt', map_location='cpu', weights_only=True)
+    if best['epoch'] != b['epoch']:
+        raise RuntimeError(f"{out / 'best.pt'} holds epoch {best['epoch']}, the history's best is epoch {b['epoch']}: "
+                           f"was the folder written by another run?")
+    final = trainable_state_dict(clf)
+    load_trainable_state_dict(clf, best['model'])
+    try: novel = evaluate_split(evals['novel'])['top1']
+    finally: load_trainable_state_dict(clf, final)                   # the final weights are the result
+    rep.update(base=b['top1'], novel=novel, hm=harmonic_mean(b['top1'], novel),
+               rule=BEST_RULE + '; novel classes scored with the weights of the epoch best on the base test set')
+    return rep
 
 # %% ../nbs/16_experiment.ipynb #196d0caa
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:
     "Run `cfg` in `nproc` processes under torchrun; returns `results.json`."
     nproc = nproc or cfg.nproc
+    check_out_dir(cfg)                                                # before config.json is written
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / 'config.json'
     atomic_write_json(cfg_file, json.loads(cfg.to_json()))
@@ -181,6 +265,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1: raise SystemExit("usage: python -m msta_core.experiment CONFIG.json")
     cfg = ExperimentConfig.from_json(Path(argv[0]).read_text())
-    run_experiment(cfg)
+    d = setup_distributed()
+    run_experiment(cfg, d)
+    teardown_distributed(d)        # all processes done, the group left before exit: see 12_engine for the abort it prevents
 
 if __name__ == '__main__' and '__file__' in globals(): main()   # run as a module, not as a notebook cell

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .datasets import Sample, VideoSplit
-from .video import (VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform, test_transform)
+from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform, test_transform)
 
 # %% auto #0
 __all__ = ['TooManyBrokenVideos', 'VideoDataset', 'check_skipped']
@@ -27,6 +27,10 @@ class VideoDataset(Dataset):
                  std=(0.229, 0.224, 0.225), mode: str = 'train', num_clips: int = 1, num_crops: int = 1,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None):
         if mode not in ('train', 'test'): raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if backend == 'decord':                                          # check the files' kinds before any work
+            odd = [s.path for s in split.samples if Path(s.path).suffix.lower() in PYAV_ONLY_SUFFIXES]
+            if odd: raise ValueError(f"backend='decord' returns wrong frames for {len(odd)} video(s) of this split "
+                                     f"(e.g. {odd[0]}); use backend='auto' (PyAV for those) or 'pyav'")
         self.split, self.num_frames, self.mode, self.backend = split, num_frames, mode, backend
         self.num_clips, self.num_crops, self.max_retries = num_clips, num_crops, max_retries
         self.transform = transform or (train_transform(size, mean, std) if mode == 'train'

@@ -27,7 +27,7 @@ from .synthetic import WorldInfo, load_world, composition_classes
 # %% auto #0
 __all__ = ['TINY_VICLIP', 'PRETRAIN_VERSION', 'CHECKPOINT_NAME', 'PretrainConfig', 'chunk_steps', 'vtc_loss', 'load_clips',
            'CaptionBatches', 'first_item', 'ContrastivePretrainer', 'zero_shot', 'open_world', 'pretrain_key',
-           'pretrain_tiny', 'read_info', 'load_tiny', 'ensure_pretrained']
+           'pretrain_tiny', 'read_info', 'load_tiny', 'ensure_pretrained', 'pretrain_from_params']
 
 # %% ../nbs/15_pretrain.ipynb #43b2da52
 TINY_VICLIP = get_config('b16', input_resolution=32, patch_size=8, vision_width=128, vision_layers=4, vision_heads=4,
@@ -266,3 +266,26 @@ def ensure_pretrained(world: WorldInfo | str | Path, cache: str | Path | None = 
     if ckpt.exists() and ckpt.with_suffix('.json').exists() and read_info(ckpt).get('key') == key: return ckpt
     if progress: print(f"pre-training the tiny ViCLIP on {world.root} ({config.steps} steps) -> {out_dir}")
     return pretrain_tiny(world, out_dir, config, viclip=viclip, progress=progress)
+
+# %% ../nbs/15_pretrain.ipynb #34fcda27
+def pretrain_from_params(world_root=None, world_seed=0, out_dir=None, num_workers=2, **settings) -> dict:
+    "The checked inputs of `pretrain.ipynb`: `world_root`, `world_seed`, `out_dir`, `num_workers` and a `PretrainConfig`."
+    from msta_core.presets import closest_names, coerce_param
+    names = {f.name: f for f in fields(PretrainConfig)}
+    for k in settings:
+        if k not in names: raise ValueError(f"Unknown parameter {k!r}: {closest_names(k, [*names, 'world_root', 'world_seed', 'out_dir', 'num_workers'])}"
+                                            f"pre-training takes {sorted(names)} and world_root, world_seed, out_dir, num_workers")
+    given = {k: coerce_param(k, v, str(names[k].type)) for k, v in settings.items() if v is not None}
+    world_seed, num_workers = coerce_param('world_seed', world_seed, 'int'), coerce_param('num_workers', num_workers, 'int')
+    for k, v, low in (('world_seed', world_seed, 0), ('num_workers', num_workers, 0), ('steps', given.get('steps', 1), 1),
+                      ('batch_size', given.get('batch_size', 2), 2), ('log_every', given.get('log_every', 1), 1),
+                      ('warmup_steps', given.get('warmup_steps', 0), 0), ('seed', given.get('seed', 0), 0)):
+        if v < low: raise ValueError(f"{k}={v}: must be >= {low}")
+    for k in ('lr', 'temp_min'):
+        if k in given and not given[k] > 0: raise ValueError(f"{k}={given[k]}: must be > 0")
+    if given.get('weight_decay', 0) < 0: raise ValueError(f"weight_decay={given['weight_decay']}: must be >= 0")
+    if world_root is not None and not (Path(world_root) / 'world.json').is_file():
+        raise ValueError(f"world_root={world_root!r} is not a synthetic world (no world.json there): give a folder "
+                         f"made by generate_world / data_prep/make_synthetic.py, or None for the default world")
+    return dict(world_root=world_root, world_seed=world_seed, out_dir=out_dir, num_workers=num_workers,
+                config=PretrainConfig(**given))

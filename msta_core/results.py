@@ -10,7 +10,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
-           'read_author_log', 'author_log_table', 'collect_runs', 'summarise']
+           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'read_author_log', 'author_log_table', 'collect_runs', 'summarise',
+           'synthetic_tables', 'author_rule_table', 'beside_paper', 'results_inputs']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
 PAPER_METHODS = {'Zero-ViCLIP': 'zero-shot', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
@@ -97,14 +98,114 @@ def collect_runs(root) -> pd.DataFrame:
         if r['protocol'] == 'base2novel': row.update(base=s['base'], novel=s['novel'], hm=s['hm'])
         elif 'top1' in s: row.update(top1=s['top1'], top5=s.get('top5'))
         for name, res in r['results'].items(): row[f'{name}_top1'] = res['top1']
+        if p := r.get('paper_rule'):                          # report='paper': the authors' rule, labelled apart
+            row['paper_rule_epoch'] = p['epoch']
+            row.update({f'paper_rule_{k}': p[k] for k in ('top1', 'base', 'novel', 'hm') if k in p})
         rows.append(row)
     return pd.DataFrame(rows)
 
 def summarise(runs: pd.DataFrame, by=('protocol', 'dataset', 'method', 'shots')) -> pd.DataFrame:
     "Mean (and std, count) of every accuracy column over runs with the same `by` keys."
     if runs.empty: return runs
-    acc = [c for c in runs.columns if c in ('top1', 'top5', 'base', 'novel', 'hm') or c.endswith('_top1')]
+    acc = [c for c in runs.columns if c in ('top1', 'top5', 'base', 'novel', 'hm') or c.endswith('_top1')
+           or (c.startswith('paper_rule_') and c != 'paper_rule_epoch')]
     g = runs.groupby(list(by), dropna=False)[acc]
     out = g.mean().round(1)
     out['runs'] = g.size()
     return out
+
+# %% ../nbs/17_results.ipynb #5e7a1b02
+SYNTHETIC_COLUMNS = {   # protocol → result columns, then diagnostic columns (see 18_diagnostics)
+    'fewshot': ['top1', 'train_top1', 'test/shape', 'test/motion', 'test/twin', 'gap'],
+    'base2novel': ['base', 'novel', 'hm', 'train_top1', 'base/motion', 'base/twin', 'novel/shape', 'novel/motion', 'novel/twin', 'gap'],
+    'zeroshot': ['top1', 'zs_seen_top1', 'zs_unseen_top1', 'colours_top1', 'train_top1', 'zs_seen/shape', 'zs_seen/colour',
+                 'zs_seen/motion', 'colours/colour', 'colours/motion', 'colours/twin'],
+    'supervised': ['top1', 'train_top1', 'test/shape', 'test/motion', 'test/twin', 'gap'],
+}
+
+def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.DataFrame]:
+    "One table per protocol of the runs under `root`: per method, `mean ± std (n)` of results and diagnostics."
+    from msta_core.diagnostics import collect_diagnostics, mean_std_table
+    from msta_core.presets import METHOD_CHOICES
+    runs = collect_runs(root)
+    if runs.empty: return {}
+    diag = collect_diagnostics(root, heldout)
+    if len(diag): runs = runs.merge(diag.drop(columns=['protocol', 'method', 'shots', 'split'], errors='ignore'), on='run', how='left')
+    params = runs.groupby('method')['trainable_params'].first()
+    out = {}
+    for protocol, cols in SYNTHETIC_COLUMNS.items():
+        sub = runs[runs.protocol == protocol]
+        if sub.empty: continue
+        t = mean_std_table(sub, ['method'], cols)
+        order = [m for m in METHOD_CHOICES if m in set(t.method)] + [m for m in t.method if m not in METHOD_CHOICES]
+        t = t.set_index('method').loc[order].reset_index()              # the paper's row order
+        t.insert(1, 'params', t.method.map(lambda m: f"{int(params[m]):,}" if pd.notna(params[m]) else ''))
+        out[protocol] = t
+    return out
+
+# %% ../nbs/17_results.ipynb #d78f8734
+LOG_METHOD = 'msta+consistency'          # the method of the authors' logged runs (Cons_LOSS off for K-400 base-to-novel)
+
+def author_rule_table(logs: pd.DataFrame) -> pd.DataFrame:
+    "The logs under both rules, one row per protocol, dataset and shots; base-to-novel averaged over its splits."
+    rows = []
+    for (ds, k), g in logs[logs.protocol == 'fewshot'].groupby(['dataset', 'shots']):
+        rows.append({'protocol': 'fewshot', 'dataset': ds, 'shots': k, 'log_final': g.final.mean(),
+                     'log_paper_rule': g.max_on_test.mean(), 'log_runs': len(g)})
+    b2n = logs[logs.protocol == 'base2novel']
+    for ds, g in b2n.groupby('dataset'):
+        base, novel = g[g['eval'] == 'base'], g[g['eval'] == 'novel']
+        b, n = base.max_on_test.mean(), novel.final.mean()
+        rows.append({'protocol': 'base2novel', 'dataset': ds, 'shots': 16, 'log_final_base': base.final.mean(),
+                     'log_paper_rule_base': b, 'log_paper_rule_novel': n, 'log_paper_rule_hm': 2 * b * n / (b + n),
+                     'log_runs': len(base)})
+    return pd.DataFrame(rows)
+
+def beside_paper(runs: pd.DataFrame, logs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    "Few-shot and base-to-novel: our means under the final and the paper rule, the logs' under both, the paper's."
+    out, logs_r = {}, author_rule_table(logs) if logs is not None and len(logs) else pd.DataFrame()
+    def log_row(protocol, ds, k):
+        if logs_r.empty: return {}
+        m = logs_r[(logs_r.protocol == protocol) & (logs_r.dataset == ds) & (logs_r.shots == k)]
+        return {c: v for c, v in m.iloc[0].items() if c.startswith('log_') and pd.notna(v)} if len(m) else {}
+    if len(runs) and 'fewshot' in set(runs.protocol):
+        rows = []
+        for (ds, m, k), g in runs[runs.protocol == 'fewshot'].groupby(['dataset', 'method', 'shots']):
+            paper = PAPER_FEWSHOT.get(m, {}).get(ds)
+            row = {'dataset': ds, 'method': m, 'shots': k, 'runs': len(g), 'ours_final': g.top1.mean(),
+                   'ours_paper_rule': g['paper_rule_top1'].mean() if 'paper_rule_top1' in g else float('nan'),
+                   'paper': paper[(2, 4, 8, 16).index(k)] if paper and k in (2, 4, 8, 16) else float('nan')}
+            if m == LOG_METHOD: row.update(log_row('fewshot', ds, k))
+            rows.append(row)
+        out['fewshot'] = pd.DataFrame(rows).set_index(['dataset', 'method', 'shots']).round(2)
+    if len(runs) and 'base2novel' in set(runs.protocol):
+        rows = []
+        for (ds, m), g in runs[runs.protocol == 'base2novel'].groupby(['dataset', 'method']):
+            row = {'dataset': ds, 'method': m, 'runs': len(g), 'ours_final_base': g.base.mean(),
+                   'ours_final_novel': g.novel.mean(), 'ours_final_hm': g.hm.mean()}
+            for x in ('base', 'novel', 'hm'):
+                row[f'ours_paper_rule_{x}'] = g[f'paper_rule_{x}'].mean() if f'paper_rule_{x}' in g else float('nan')
+            paper = PAPER_B2N.get(m, {}).get(ds, (float('nan'),) * 3)
+            row.update(paper_base=paper[0], paper_novel=paper[1], paper_hm=paper[2])
+            if m == LOG_METHOD: row.update(log_row('base2novel', ds, 16))
+            rows.append(row)
+        out['base2novel'] = pd.DataFrame(rows).set_index(['dataset', 'method']).round(2)
+    return out
+
+# %% ../nbs/17_results.ipynb #0e2e0883
+def results_inputs(runs_dir='runs', log_dir=None, out_md=None) -> tuple[Path, Path | None, Path]:
+    "The checked `(runs_dir, log_dir, out_md)` of `results.ipynb` (log_dir None: the authors' logs if present)."
+    from msta_core.core import reference_data
+    runs = Path(runs_dir)
+    if not runs.is_dir():
+        raise ValueError(f"runs_dir={str(runs_dir)!r} is not a folder: give the folder your runs were written to "
+                         f"(train.ipynb's out_dir lives under runs/ by default)")
+    if log_dir is not None:
+        logs = Path(log_dir)
+        if not (logs.is_dir() and any(logs.rglob('*.txt'))):
+            raise ValueError(f"log_dir={str(log_dir)!r} holds no training logs (*.txt): give the folder of the authors' logs "
+                             f"(`python data_prep/fetch_splits.py --what logs`), or None")
+    else: logs = reference_data('msta_author_logs')
+    md = Path(out_md) if out_md else runs / 'results.md'
+    if md.is_dir() or md.suffix != '.md': raise ValueError(f"out_md={str(out_md)!r}: give a file path ending in .md, or None")
+    return runs, logs, md

@@ -17,22 +17,25 @@ from .datasets import (Sample, write_split, write_labels, read_split, VideoSplit
                                 few_shot_split, base_novel_split, remap)
 
 # %% auto #0
-__all__ = ['SHAPES', 'COLOURS', 'PRETRAIN_MOTIONS', 'NEW_MOTIONS', 'MOTIONS', 'TWINS', 'FORWARD', 'WORLD_VERSION', 'SPLIT_FILES',
+__all__ = ['SHAPES', 'COLOURS', 'MOTIONS', 'PRETRAIN_MOTIONS', 'TWINS', 'FORWARD', 'DOMAINS', 'WORLD_VERSION', 'SPLIT_FILES',
            'shape_sdf', 'render_clip', 'pick_codec', 'rgb_to_ycbcr', 'encode_mp4', 'composition_classes',
-           'action_classes', 'composition_name', 'action_name', 'choose_heldout', 'choose_base', 'captions_for',
-           'spatial_descriptions', 'temporal_descriptions', 'WorldConfig', 'WorldInfo', 'generate_world', 'load_world']
+           'action_classes', 'colour_classes', 'composition_name', 'colour_name', 'action_name', 'choose_heldout',
+           'choose_base', 'captions_for', 'spatial_descriptions', 'temporal_descriptions', 'WorldConfig', 'WorldInfo',
+           'generate_world', 'load_world']
 
 # %% ../nbs/05_synthetic.ipynb #067a32ec
 SHAPES = ('circle', 'square', 'triangle', 'cross')
 COLOURS = {'red': (220, 45, 45), 'green': (50, 185, 70), 'blue': (45, 95, 235), 'yellow': (240, 215, 45)}
-PRETRAIN_MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down', 'growing', 'shrinking')
-NEW_MOTIONS = ('circling clockwise', 'circling anticlockwise', 'fading in', 'fading out')
-MOTIONS = PRETRAIN_MOTIONS + NEW_MOTIONS
+MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down', 'growing', 'shrinking',
+           'circling clockwise', 'circling anticlockwise', 'fading in', 'fading out')
+PRETRAIN_MOTIONS = MOTIONS        # every motion is named in some pre-training caption: class names are words the text tower read
 # each motion is the time reversal of its twin; the first of a pair is rendered "forward"
 TWINS = {'moving right': 'moving left', 'moving down': 'moving up', 'growing': 'shrinking',
          'circling clockwise': 'circling anticlockwise', 'fading in': 'fading out'}
 FORWARD = tuple(TWINS)
 TWINS |= {v: k for k, v in TWINS.items()}
+DOMAINS = ('plain', 'shifted')    # pre-training's look, and the downstream datasets' look
+
 
 # %% ../nbs/05_synthetic.ipynb #95f4d499
 def _box(u, v, a, b):
@@ -55,8 +58,9 @@ def shape_sdf(shape: str, u, v):
     raise ValueError(f"unknown shape {shape!r}; choose from {SHAPES}")
 
 def render_clip(shape: str, colour: str, motion: str, rng: np.random.Generator, size: int = 32,
-                frames: int = 16, noise: bool = True) -> np.ndarray:
+                frames: int = 16, noise: bool = True, domain: str = 'plain') -> np.ndarray:
     "Draw one clip as uint8 `[frames, size, size, 3]` RGB; every random choice comes from `rng`."
+    if domain not in DOMAINS: raise ValueError(f"unknown domain {domain!r}; choose from {DOMAINS}")
     if colour not in COLOURS: raise ValueError(f"unknown colour {colour!r}; choose from {tuple(COLOURS)}")
     if motion not in MOTIONS: raise ValueError(f"unknown motion {motion!r}; choose from {MOTIONS}")
     S, T = size, frames
@@ -93,12 +97,24 @@ def render_clip(shape: str, colour: str, motion: str, rng: np.random.Generator, 
         radius, opacity = np.full(T, r), t
     # rasterise all frames at once: pixel centres, rotate into the shape's frame, scale to unit size
     y, x = np.mgrid[0:S, 0:S] + 0.5
+    back = np.broadcast_to(bg, (T, S, S, 3))
+    if domain == 'shifted':   # drawn after the plain world's choices: a plain clip is the same with or without this code
+        theta, period = rng.uniform(0, np.pi), rng.uniform(0.25, 0.6) * S          # stripes: direction, wavelength
+        contrast, phase, drift = rng.uniform(0.08, 0.16), rng.uniform(0, 2 * np.pi), rng.uniform(-1, 1)
+        tint = rng.uniform(-0.08, 0.08, 3)
+        wave = np.sin(2 * np.pi * (x * np.cos(theta) + y * np.sin(theta)) / period
+                      + phase + 2 * np.pi * drift * t[:, None, None])                  # [T, S, S]: the camera pans
+        back = np.clip(bg + tint + contrast * wave[..., None], 0, 1)
+        dr = rng.uniform(0.10, 0.14) * S                                                # a still grey distractor
+        dsdf = shape_sdf(SHAPES[rng.integers(len(SHAPES))], (x - rng.uniform(dr, S - dr)) / dr, (y - rng.uniform(dr, S - dr)) / dr) * dr
+        da = np.clip(0.5 - dsdf, 0, 1)[None, ..., None]
+        back = back * (1 - da) + rng.choice([0.06, 0.9]) * da
     dx, dy = x[None] - cx[:, None, None], y[None] - cy[:, None, None]
     c, s = np.cos(angle), np.sin(angle)
     R = radius[:, None, None]
     dist_px = shape_sdf(shape, (c * dx + s * dy) / R, (-s * dx + c * dy) / R) * R
     alpha = (np.clip(0.5 - dist_px, 0, 1) * opacity[:, None, None])[..., None]
-    img = bg * (1 - alpha) + col * alpha
+    img = back * (1 - alpha) + col * alpha
     if noise: img = img + rng.normal(0, sigma, img.shape)
     return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
 
@@ -144,14 +160,19 @@ def encode_mp4(frames: np.ndarray, fps: int = 8, codec: str = 'libx264', qp: int
 
 # %% ../nbs/05_synthetic.ipynb #090ab287
 def composition_classes() -> list[tuple[str, str, str]]:
-    "The 96 (shape, colour, motion) compositions of the pre-training motions, in class-id order."
-    return [(s, c, m) for s in SHAPES for c in COLOURS for m in PRETRAIN_MOTIONS]
+    "The 160 (shape, colour, motion) compositions, in class-id order."
+    return [(s, c, m) for s in SHAPES for c in COLOURS for m in MOTIONS]
 
 def action_classes() -> list[tuple[str, str]]:
     "The 40 (shape, motion) classes of the downstream task, in class-id order."
     return [(s, m) for s in SHAPES for m in MOTIONS]
 
+def colour_classes() -> list[tuple[str, str]]:
+    "The 40 (colour, motion) classes of the second downstream dataset (the shape is a nuisance)."
+    return [(c, m) for c in COLOURS for m in MOTIONS]
+
 def composition_name(shape, colour, motion) -> str: return f"a {colour} {shape} {motion}"
+def colour_name(colour, motion) -> str: return f"a {colour} shape {motion}"
 def action_name(shape, motion) -> str: return f"a {shape} {motion}"
 
 def _slug(name: str) -> str: return name.removeprefix('a ').replace(' ', '_')
@@ -191,10 +212,19 @@ _VERBS = {  # (present participle forms, third-person forms) used in captions
                 ['grows', 'gets bigger', 'expands']),
     'shrinking': (['shrinking', 'getting smaller', 'contracting', 'shrinking away'],
                   ['shrinks', 'gets smaller', 'contracts']),
+    'circling clockwise': (['circling clockwise', 'going round clockwise', 'turning clockwise', 'orbiting clockwise'],
+                           ['circles clockwise', 'goes round clockwise', 'orbits clockwise']),
+    'circling anticlockwise': (['circling anticlockwise', 'going round anticlockwise', 'turning anticlockwise',
+                                'orbiting anticlockwise'], ['circles anticlockwise', 'goes round anticlockwise',
+                                                            'orbits anticlockwise']),
+    'fading in': (['fading in', 'fading into view', 'slowly appearing', 'becoming visible'],
+                  ['fades in', 'fades into view', 'slowly appears']),
+    'fading out': (['fading out', 'fading away', 'slowly disappearing', 'becoming invisible'],
+                   ['fades out', 'fades away', 'slowly disappears']),
 }
 _CAPTIONS = ['a {c} {s} {ing}', 'a {c} {s} is {ing}', 'the {c} {s} {third}', 'a video of a {c} {s} {ing}',
              'there is a {c} {s} {ing} on a plain background', 'a {s} in {c} {ing}', 'the {s}, which is {c}, {third}',
-             'footage of a {c} {s} {ing}']
+             'footage of a {c} {s} {ing}', 'a {c} shape {ing}']
 
 def captions_for(shape, colour, motion, rng: np.random.Generator, n: int = 3) -> list[str]:
     "`n` different captions of a pre-training composition, phrased at random."
@@ -270,8 +300,9 @@ def temporal_descriptions(name, shape, motion, n) -> list[str]:
             for st in _pick(_STEPS[motion], n)]
 
 # %% ../nbs/05_synthetic.ipynb #74b9da45
-WORLD_VERSION = 1
-_SPLIT_CODES = {'pretrain': 0, 'zeroshot_test': 1, 'actions_train': 2, 'actions_test': 3}
+WORLD_VERSION = 2
+_SPLIT_CODES = {'pretrain': 0, 'zeroshot_test': 1, 'actions_train': 2, 'actions_test': 3,
+                'colours_test': 4, 'actions_val': 5}
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -281,9 +312,11 @@ class WorldConfig:
     frames: int = 16               # frames per clip
     fps: int = 8
     videos_per_class: int = 24     # training videos per action class
-    pretrain_per_class: int = 32   # pre-training videos per seen composition
-    test_per_class: int = 8        # test videos per class (zero-shot compositions, action classes)
-    heldout: int = 24              # compositions held out of pre-training (of 96)
+    pretrain_per_class: int = 20   # pre-training videos per seen composition
+    test_per_class: int = 8        # test videos per class (actions, colours)
+    heldout: int = 40              # compositions held out of pre-training (of 160)
+    zeroshot_per_class: int = 4    # test videos per composition
+    val_per_class: int = 4         # validation videos per action class
     shots: tuple = (2, 4, 8, 16)   # K of the few-shot splits
     base_shots: int = 16           # K of the base-to-novel training splits
     descriptions: tuple = (2, 4, 8)  # N of the description files
@@ -306,7 +339,7 @@ class WorldInfo:
     root: Path
     config: WorldConfig
     codec: str
-    compositions: list[str]       # 96 names, ids of the pre-training/zero-shot label list
+    compositions: list[str]       # 160 names, ids of the pre-training/zero-shot label list
     heldout: list[int]            # composition ids never in pre-training
     actions: list[str]            # 40 names of the downstream task
     base: list[int]               # action ids of the base classes
@@ -317,10 +350,11 @@ class WorldInfo:
 
     def split(self, name: str) -> VideoSplit:
         "A split by name (see `SPLIT_FILES`) as a `VideoSplit` rooted at the world."
-        if m := re.fullmatch(r'actions_(\d+)shot', name):
-            split, labels = f'splits/actions_train_few_shot_{m.group(1)}.txt', 'labels/synth_actions_labels.csv'
+        if m := re.fullmatch(r'actions_(\d+)shot(?:_s([123]))?', name):
+            sfx = f'_s{m.group(2)}' if m.group(2) not in (None, '1') else ''
+            split, labels = f'splits/actions_train_few_shot_{m.group(1)}{sfx}.txt', 'labels/synth_actions_labels.csv'
         elif name in SPLIT_FILES: split, labels = SPLIT_FILES[name]
-        else: raise KeyError(f"unknown split {name!r}; choose from {sorted(SPLIT_FILES)} or 'actions_<K>shot'")
+        else: raise KeyError(f"unknown split {name!r}; choose from {sorted(SPLIT_FILES)} or 'actions_<K>shot[_s<2|3>]'")
         return VideoSplit.load(self.root, self.root / split, self.root / labels)
 
 SPLIT_FILES = {
@@ -330,6 +364,8 @@ SPLIT_FILES = {
     'zeroshot_unseen': ('splits/zeroshot_unseen_test.txt', 'labels/synth_compositions_labels.csv'),
     'actions_train': ('splits/actions_train.txt', 'labels/synth_actions_labels.csv'),
     'actions_test': ('splits/actions_test.txt', 'labels/synth_actions_labels.csv'),
+    'actions_val': ('splits/actions_val.txt', 'labels/synth_actions_labels.csv'),
+    'colours': ('splits/colours_test.txt', 'labels/synth_colours_labels.csv'),
     'base_train': ('splits/base2novel/base_train.txt', 'labels/synth_actions_base_labels.csv'),
     'base_val': ('splits/base2novel/base_val.txt', 'labels/synth_actions_base_labels.csv'),
     'novel_val': ('splits/base2novel/novel_val.txt', 'labels/synth_actions_novel_labels.csv'),
@@ -339,8 +375,8 @@ SPLIT_FILES = {
 # %% ../nbs/05_synthetic.ipynb #4402f863
 def _make_video(job) -> tuple[str, str]:
     "Render, encode and atomically write one video; return (relative path, sha256)."
-    root, rel, shape, colour, motion, seed, cfg, codec = job
-    clip = render_clip(shape, colour, motion, np.random.default_rng(seed), cfg.size, cfg.frames)
+    root, rel, shape, colour, motion, seed, cfg, codec, domain = job
+    clip = render_clip(shape, colour, motion, np.random.default_rng(seed), cfg.size, cfg.frames, domain=domain)
     data = encode_mp4(clip, cfg.fps, codec, cfg.qp)
     atomic_write_bytes(Path(root) / rel, data)
     return rel, hashlib.sha256(data).hexdigest()
@@ -352,19 +388,25 @@ def _plan(cfg: WorldConfig, heldout: list[int]) -> list[dict]:
     def add(split, label, name, shape, colour, motion, i):
         slug = _slug(name)
         plan.append(dict(split=split, label=label, shape=shape, colour=colour, motion=motion, index=i,
+                         domain='plain' if split == 'pretrain' else 'shifted',
                          path=f"videos/{split}/{slug}/{slug}_{i:03d}.mp4",
                          seed=[cfg.seed, _SPLIT_CODES[split], label, i]))
     for cid, (s, c, m) in enumerate(comps):
         if cid not in heldout:
             for i in range(cfg.pretrain_per_class): add('pretrain', cid, composition_name(s, c, m), s, c, m, i)
     for cid, (s, c, m) in enumerate(comps):
-        for i in range(cfg.test_per_class): add('zeroshot_test', cid, composition_name(s, c, m), s, c, m, i)
+        for i in range(cfg.zeroshot_per_class): add('zeroshot_test', cid, composition_name(s, c, m), s, c, m, i)
     colours = list(COLOURS)
-    for split, n in (('actions_train', cfg.videos_per_class), ('actions_test', cfg.test_per_class)):
+    for split, n in (('actions_train', cfg.videos_per_class), ('actions_test', cfg.test_per_class),
+                     ('actions_val', cfg.val_per_class)):
         for aid, (s, m) in enumerate(acts):
             for i in range(n):   # the colour is a nuisance, drawn from the video's own seed sequence
                 c = colours[np.random.default_rng([cfg.seed, _SPLIT_CODES[split], aid, i, 1]).integers(4)]
                 add(split, aid, action_name(s, m), s, c, m, i)
+    for cid, (c, m) in enumerate(colour_classes()):
+        for i in range(cfg.test_per_class):   # the shape is the nuisance here
+            s = SHAPES[np.random.default_rng([cfg.seed, _SPLIT_CODES['colours_test'], cid, i, 1]).integers(4)]
+            add('colours_test', cid, colour_name(c, m), s, c, m, i)
     return plan
 
 # %% ../nbs/05_synthetic.ipynb #3e783b06
@@ -385,6 +427,7 @@ def _write_tables(root: Path, cfg: WorldConfig, plan, heldout, base, novel) -> l
 
     labels('labels/synth_compositions_labels.csv', comp_names)
     labels('labels/synth_actions_labels.csv', act_names)
+    labels('labels/synth_colours_labels.csv', [colour_name(*c) for c in colour_classes()])
     labels('labels/synth_actions_base_labels.csv', [act_names[i] for i in base])
     labels('labels/synth_actions_novel_labels.csv', [act_names[i] for i in novel])
     split('splits/pretrain_train.txt', by('pretrain'))
@@ -395,8 +438,12 @@ def _write_tables(root: Path, cfg: WorldConfig, plan, heldout, base, novel) -> l
     train, test = by('actions_train'), by('actions_test')
     split('splits/actions_train.txt', train)
     split('splits/actions_test.txt', test)
-    for k in cfg.shots:
-        split(f'splits/actions_train_few_shot_{k}.txt', few_shot_split(train, k, seed=cfg.seed, classnames=act_names))
+    split('splits/actions_val.txt', by('actions_val'))
+    split('splits/colours_test.txt', by('colours_test'))
+    for k in cfg.shots:   # three few-shot samples: the seed of a run's few-shot sample is its `split`
+        for s, sfx in ((1, ''), (2, '_s2'), (3, '_s3')):
+            split(f'splits/actions_train_few_shot_{k}{sfx}.txt',
+                  few_shot_split(train, k, seed=cfg.seed + 1000 * (s - 1), classnames=act_names))
     bt = remap(train, base)
     split('splits/base2novel/base_train.txt', bt)
     split('splits/base2novel/base_val.txt', remap(test, base))
@@ -419,8 +466,8 @@ def _write_tables(root: Path, cfg: WorldConfig, plan, heldout, base, novel) -> l
                {str(i): desc(s, m, comp_names[i], c) for i, (s, c, m) in enumerate(comps)})
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator='\n')
-    w.writerow(['path', 'split', 'label', 'shape', 'colour', 'motion'])
-    for v in plan: w.writerow([v['path'], v['split'], v['label'], v['shape'], v['colour'], v['motion']])
+    w.writerow(['path', 'split', 'label', 'shape', 'colour', 'motion', 'domain'])
+    for v in plan: w.writerow([v['path'], v['split'], v['label'], v['shape'], v['colour'], v['motion'], v['domain']])
     atomic_write_text(root / 'videos.csv', buf.getvalue()); written.append('videos.csv')
     return written
 
@@ -436,7 +483,7 @@ def _config_json(cfg: WorldConfig) -> dict:
     return json.loads(json.dumps(asdict(cfg)))
 
 def generate_world(root, seed: int = 0, size: int = 32, frames: int = 16, videos_per_class: int = 24,
-                   pretrain_per_class: int = 32, test_per_class: int = 8, workers: int | None = None,
+                   pretrain_per_class: int = 20, test_per_class: int = 8, workers: int | None = None,
                    progress: bool = False, **kwargs) -> WorldInfo:
     "Generate (or find, or finish) the synthetic world in `root`; other `WorldConfig` fields go in `kwargs`."
     t0 = time.time()
@@ -470,7 +517,7 @@ def generate_world(root, seed: int = 0, size: int = 32, frames: int = 16, videos
     base, novel = choose_base(cfg.seed)
     plan = _plan(cfg, heldout)
     digests = {v['path']: _sha(root / v['path']) for v in plan if (root / v['path']).exists()}
-    jobs = [(str(root), v['path'], v['shape'], v['colour'], v['motion'], v['seed'], cfg, codec)
+    jobs = [(str(root), v['path'], v['shape'], v['colour'], v['motion'], v['seed'], cfg, codec, v['domain'])
             for v in plan if v['path'] not in digests]
     workers = workers or min(os.cpu_count() or 1, 8)
     if jobs:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .core import UnsafeFileError, is_torchscript, load_tensors
+
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config',
            'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer',
@@ -266,7 +268,8 @@ def _read_checkpoint(path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}. Download ViCLIP weights (e.g. ViClip-InternVid-10M-FLT.pth "
                                 f"from huggingface.co/OpenGVLab/ViCLIP) and pass its path.")
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
+    try: obj = load_tensors(path, 'checkpoint')
+    except UnsafeFileError as e: raise CheckpointError(str(e)) from None    # our full message, never cut
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). "
                               f"Expected torch.save({{'model': state_dict}}) as released with ViCLIP.") from e
@@ -351,8 +354,9 @@ def clip_to_viclip_state_dict(clip_sd: dict, config: ViCLIPConfig, center: bool 
     return sd
 
 def load_openai_clip(path_or_state_dict, config: str | ViCLIPConfig = 'b16', num_frames: int = 8,
-                     center: bool = True, **overrides) -> ViCLIP:
-    "ViCLIP initialised from OpenAI CLIP weights (released `.pt` archive or a state dict), CLIP's own normalisation."
+                     center: bool = True, trust_torchscript: bool = False, **overrides) -> ViCLIP:
+    """ViCLIP initialised from OpenAI CLIP weights, CLIP's own normalisation: a state dict, a file of one
+    (`torch.save` or `.safetensors`), or — only with `trust_torchscript=True` — the released TorchScript `.pt`."""
     cfg = get_config(config, num_frames=num_frames, mean=CLIP_MEAN, std=CLIP_STD, **overrides)
     if isinstance(path_or_state_dict, dict): sd, where = path_or_state_dict, 'state dict'
     else:
@@ -360,6 +364,15 @@ def load_openai_clip(path_or_state_dict, config: str | ViCLIPConfig = 'b16', num
         if not path.is_file():
             raise FileNotFoundError(f"No CLIP weights at {path}. Get ViT-B-16.pt / ViT-L-14.pt from OpenAI's CLIP release, "
                                     f"or pass open_clip.create_model('ViT-B-16', pretrained='openai').state_dict().")
-        try: sd = torch.jit.load(str(path), map_location='cpu').state_dict()      # the released TorchScript archives
-        except RuntimeError: sd = _unwrap(_read_checkpoint(path), where)           # a plain state dict
+        if path.suffix == '.safetensors':
+            from safetensors.torch import load_file
+            sd = load_file(str(path))
+        elif is_torchscript(path):                                   # OpenAI's release: code that runs on load
+            if not trust_torchscript:
+                raise CheckpointError(f"{path} is a TorchScript archive (as OpenAI's released ViT-B-16.pt is): loading it "
+                                      f"runs the code it holds. If it comes from OpenAI's release or another source you "
+                                      f"trust, pass trust_torchscript=True. Safer: a state dict, e.g. open_clip.create_model("
+                                      f"'ViT-B-16', pretrained='openai').state_dict() saved with torch.save or safetensors.")
+            sd = torch.jit.load(str(path), map_location='cpu').state_dict()
+        else: sd = _unwrap(_read_checkpoint(path), where)             # a plain state dict, tensors only
     return _build_and_load(clip_to_viclip_state_dict(dict(sd), cfg, center), cfg, f'{where} (as OpenAI CLIP)')

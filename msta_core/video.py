@@ -33,6 +33,10 @@ BACKENDS = ('auto', 'decord', 'pyav')
 
 Indices = Union[Sequence[int], torch.Tensor, Callable[[int], Union[Sequence[int], torch.Tensor]]]
 
+class _CallerError(Exception):
+    "A fault of the caller (its `indices`), not of the file, met inside a decoder: `_decode` re-raises `.error` as is."
+    def __init__(self, error: BaseException): super().__init__(error); self.error = error
+
 def _check_file(path: Path):
     "Fail early, and clearly, on what every backend would report vaguely."
     if not path.exists(): raise VideoReadError(path, "file not found")
@@ -42,11 +46,12 @@ def _check_file(path: Path):
 def _resolve_indices(indices: Indices, n: int, path: Path) -> torch.Tensor:
     "Turn `indices` (or `indices(n)`) into a LongTensor, checking every index is a frame of the video."
     if n <= 0: raise VideoReadError(path, "the video has no frames")
-    idx = torch.as_tensor(indices(n) if callable(indices) else indices, dtype=torch.long)
-    if idx.numel() == 0: raise ValueError(f"no frame indices given for {path}")
+    try: idx = torch.as_tensor(indices(n) if callable(indices) else indices, dtype=torch.long)
+    except Exception as e: raise _CallerError(e) from None
+    if idx.numel() == 0: raise _CallerError(ValueError(f"no frame indices given for {path}"))
     if idx.min() < 0 or idx.max() >= n:
-        raise ValueError(f"frame indices must lie in [0, {n - 1}] for {path} ({n} frames); got "
-                         f"min {idx.min().item()}, max {idx.max().item()}")
+        raise _CallerError(ValueError(f"frame indices must lie in [0, {n - 1}] for {path} ({n} frames); got "
+                                      f"min {idx.min().item()}, max {idx.max().item()}"))
     return idx
 
 # %% ../nbs/03_video.ipynb #a3f5f712
@@ -62,10 +67,13 @@ def _decord_read(path: Path, indices: Indices, num_threads: int) -> torch.Tensor
     return frames[inverse]  # idx.shape + [H, W, C]
 
 def _pyav_open(path: Path, num_threads: int):
-    container = av.open(str(path))
+    # the tags (title, encoder...) are never used: a latin-1 title must not make a valid video unreadable
+    container = av.open(str(path), metadata_errors='replace')
     if not container.streams.video:
         container.close(); raise VideoReadError(path, "the file has no video stream")
     stream = container.streams.video[0]
+    if stream.codec_context is None:                 # FFmpeg found no decoder for the stream's codec tag
+        container.close(); raise VideoReadError(path, "no decoder for its video stream (unknown or damaged codec tag)")
     stream.thread_type, stream.codec_context.thread_count = 'AUTO', num_threads
     return container, stream
 
@@ -94,14 +102,20 @@ def _decode(path, backend: str, decord_fn, pyav_fn):
     "Run `decord_fn(path)` and/or `pyav_fn(path)` as `backend` says; any decoder failure -> `VideoReadError`."
     if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = Path(path)
+    if backend == 'decord' and path.suffix.lower() in PYAV_ONLY_SUFFIXES:
+        raise ValueError(f"backend='decord' returns wrong frames for {path.suffix} files ({path}); "
+                         f"use backend='auto' (PyAV for {sorted(PYAV_ONLY_SUFFIXES)}, decord for the rest) or 'pyav'")
     _check_file(path)
     if backend == 'auto': tries = ['PyAV'] if path.suffix.lower() in PYAV_ONLY_SUFFIXES else ['decord', 'PyAV']
     else: tries = ['decord' if backend == 'decord' else 'PyAV']
     reasons = []
     for name in tries:
         try: return (decord_fn if name == 'decord' else pyav_fn)(path)
-        # DECORDError is not a RuntimeError; FFmpegError covers PyAV's InvalidDataError & co.
-        except (decord.DECORDError, av.FFmpegError, RuntimeError, OSError, EOFError) as e:
+        except _CallerError as e: raise e.error from None  # bad indices: the caller's fault, not the file's
+        # Whatever a decoder raises on a damaged file (DECORDError, which is no RuntimeError; PyAV's FFmpegError
+        # family; UnicodeDecodeError from mangled tags; AttributeError or MemoryError from a broken header)
+        # is a property of the file: one error type, naming it, so a dataset skips one sample.
+        except Exception as e:
             reasons.append(f"{name}: {e.reason if isinstance(e, VideoReadError) else _first_line(e)}")
     raise VideoReadError(path, "; ".join(reasons))
 
@@ -117,7 +131,8 @@ def num_frames(path, backend: str = 'auto', num_threads: int = 1) -> int:
 def read_clip(path, indices: Indices, backend: str = 'auto', num_threads: int = 1) -> torch.Tensor:
     """Decode frames `indices` (a sequence, a tensor of any shape, or a function of the frame count)
     of the video at `path`: uint8 RGB `indices.shape + [C, H, W]`, e.g. `[T, C, H, W]`.
-    `backend`: 'auto' (decord, PyAV for MPEG-PS/ASF containers or when decord fails), 'decord' or 'pyav'.
+    `backend`: 'auto' (decord, PyAV for MPEG-PS/ASF containers or when decord fails), 'decord' or 'pyav'
+    ('decord' refuses MPEG-PS/ASF files, whose frames it gets wrong).
     Unreadable videos raise `VideoReadError`; indices outside the video raise `ValueError`."""
     frames = _decode(path, backend, lambda p: _decord_read(p, indices, num_threads),
                      lambda p: _pyav_read(p, indices, num_threads))

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 import torch
 from torch import nn
-from msta_core.engine import TrainConfig, fit, setup_distributed
+from msta_core.engine import TrainConfig, fit, setup_distributed, teardown_distributed
 
 
 class ToyData(torch.utils.data.Dataset):
@@ -32,3 +32,4 @@ if __name__ == '__main__':
     hist = fit(model, ToyData(), cfg, out, d=d, progress=False)
     if d.is_main:
         torch.save({'state': model.state_dict(), 'history': hist}, out / 'final.pt')
+    teardown_distributed(d)

@@ -73,6 +73,31 @@ def test_load_peft_errors(tmp_path):
     with pytest.raises(ValueError, match='not an adapter file'): load_peft(tiny(), tmp_path / 'backbone.pt')
 
 
+def test_failed_load_peft_leaves_the_model_as_it_was(tmp_path):
+    "A file whose parameters do not fit the model: the error names them, and the model keeps no half-applied method."
+    m = apply_peft(tiny(), method='msta', layers=(1, 2))
+    save_peft(m, tmp_path / 'msta.pt')
+    other = tiny()
+    for p in other.text_encoder.parameters(): p.requires_grad_(False)         # the caller's own choice of what trains
+    before = ({k: v.clone() for k, v in other.state_dict().items()}, [p.requires_grad for p in other.parameters()])
+    obj = torch.load(tmp_path / 'msta.pt', weights_only=True)
+    k = next(iter(obj['state_dict'])); obj['state_dict'][k] = obj['state_dict'][k][..., :1]    # a wrong shape
+    torch.save(obj, tmp_path / 'bad.pt')
+    with pytest.raises(ValueError, match='wrong shape'): load_peft(other, tmp_path / 'bad.pt')
+    assert getattr(other, 'peft', None) is None and all(b.adapter is None for b in other.modules() if hasattr(b, 'adapter'))
+    assert [p.requires_grad for p in other.parameters()] == before[1]
+    assert other.state_dict().keys() == before[0].keys() and all(torch.equal(v, before[0][k]) for k, v in other.state_dict().items())
+    load_peft(other, tmp_path / 'msta.pt')                                     # and the good file still loads into it
+
+
+def test_unsafe_adapter_file_is_refused_with_a_full_message(tmp_path):
+    class Evil:
+        def __reduce__(self): return (print, ('this must never run',))
+    torch.save({'peft_config': {}, 'state_dict': {}, 'x': Evil()}, tmp_path / 'evil.pt')
+    with pytest.raises(ValueError, match=r'refused.*pickled Python objects \(the first is print\).*only if you trust'):
+        load_peft(tiny(), tmp_path / 'evil.pt')
+
+
 @pytest.mark.parametrize('targets', [('q',), ('k', 'o'), ('q', 'k', 'v', 'o')])
 @pytest.mark.parametrize('towers', [('video',), ('video', 'text')])
 def test_lora_merge_identical(targets, towers, inputs):

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from msta_core.core import shared_dir
+from msta_core.core import reference_data, FETCH_COMMAND, REFERENCE_DATA
 from msta_core.datasets import (Sample, read_split, read_labels, write_split, write_labels, class_counts,
-                                check_labels, base_novel_split, few_shot_split, remap)
+                                check_labels, base_novel_split, few_shot_split, remap, VideoSplit)
 
-VIFI = shared_dir() / 'data' / 'vifi_clip_splits'
+VIFI = reference_data('vifi_clip_splits') or Path('/nonexistent/vifi_clip_splits')   # public data: fetched, or these tests skip
 LABELS, SPLITS = VIFI / 'labels', VIFI / 'datasets_splits'
+needs_vifi = pytest.mark.skipif(not VIFI.is_dir(), reason=f"needs ViFi-CLIP's split files: fetch them with `{FETCH_COMMAND}`")
+needs_descriptions = pytest.mark.skipif(reference_data('msta_descriptions') is None,
+                                        reason=f"needs the authors' descriptions: fetch them with `{FETCH_COMMAND}`")
 
 # dataset folder -> (label list, number of classes)
 FULL = {'hmdb_splits': ('hmdb_51_labels.csv', 51), 'ucf_splits': ('ucf_101_labels.csv', 101),
@@ -45,6 +48,7 @@ ALL_SPLITS = sorted(SPLITS.rglob('*.txt'))
 ALL_LABELS = sorted(LABELS.glob('*.csv'))
 
 
+@needs_vifi
 def test_inventory():
     # 47 split files and 16 label lists; the full K400 train lists are not kept here
     assert len(ALL_SPLITS) == 47 and len(ALL_LABELS) == 16
@@ -54,6 +58,7 @@ def test_inventory():
     assert {f.name for f in ALL_LABELS} - used == {'kinetics_600_labels.csv'}
 
 
+@needs_vifi
 @pytest.mark.parametrize('f', ALL_LABELS, ids=lambda f: f.name)
 def test_label_list(f):
     names = read_labels(f)
@@ -67,6 +72,7 @@ def test_label_list(f):
     assert all(n and n == n.strip() for n in names)
 
 
+@needs_vifi
 def test_label_list_roundtrip(tmp_path):
     for f in ALL_LABELS:
         names = read_labels(f)
@@ -74,6 +80,16 @@ def test_label_list_roundtrip(tmp_path):
         assert read_labels(tmp_path / f.name) == names
 
 
+def test_split_file_with_byte_order_mark(tmp_path):
+    "Editors on Windows start UTF-8 files with a BOM: it must not become part of the first video's path."
+    f = tmp_path / 'split.txt'
+    f.write_bytes('\ufeffclass a/v1.mp4 0\r\nv2.mp4 1\r\n'.encode('utf-8'))
+    assert read_split(f) == [Sample('class a/v1.mp4', 0), Sample('v2.mp4', 1)]
+    (tmp_path / 'class a').mkdir(); (tmp_path / 'class a' / 'v1.mp4').write_bytes(b'x'); (tmp_path / 'v2.mp4').write_bytes(b'x')
+    assert VideoSplit(tmp_path, read_split(f), ['a', 'b']).missing() == []
+
+
+@needs_vifi
 @pytest.mark.parametrize('f', ALL_SPLITS, ids=lambda f: str(f.relative_to(SPLITS)))
 def test_split_file(f, tmp_path):
     samples = read_split(f)
@@ -95,6 +111,7 @@ def test_split_file(f, tmp_path):
     assert read_split(tmp_path / 'x.txt') == samples
 
 
+@needs_vifi
 def test_k600_zero_shot_classes_are_new():
     k400, k600 = set(read_labels(LABELS / 'kinetics_400_labels.csv')), read_labels(LABELS / 'kinetics_600_labels.csv')
     new = [c for c in k600 if c not in k400]
@@ -103,6 +120,7 @@ def test_k600_zero_shot_classes_are_new():
         assert len(zs) == 160 and set(zs) <= set(new) and zs == sorted(zs)
 
 
+@needs_vifi
 @pytest.mark.parametrize('d', sorted(B2N))
 def test_base_novel_conventions(d):
     stem, n_base, n_novel = B2N[d]
@@ -131,6 +149,7 @@ def test_base_novel_conventions(d):
         assert [full[c] for c in got_base] == base
 
 
+@needs_vifi
 def test_hmdb_base_novel_reproduced_exactly():
     # HMDB51: 70 training videos in every class, so the rule is fully determined by class ids
     full = read_labels(LABELS / 'hmdb_51_labels.csv')
@@ -140,6 +159,7 @@ def test_hmdb_base_novel_reproduced_exactly():
     assert [full[c] for c in novel] == read_labels(LABELS / 'hmdb_51_novel_labels.csv')
 
 
+@needs_vifi
 def test_eval_splits_partition_into_base_and_novel():
     for d in ('hmdb_splits', 'ucf_splits', 'ssv2_splits', 'k400_splits'):
         full_val = read_split(SPLITS / B2N_VAL[d])
@@ -148,6 +168,7 @@ def test_eval_splits_partition_into_base_and_novel():
         assert sorted(s.path for s in b + n) == sorted(s.path for s in full_val)
 
 
+@needs_vifi
 def test_few_shot_files_are_independent_draws():
     # ViFi-CLIP's K-shot files for different K are not nested (a documented, checked fact)
     a = set(read_split(SPLITS / 'ucf_splits/train1_few_shot_2.txt'))
@@ -155,6 +176,7 @@ def test_few_shot_files_are_independent_draws():
     assert not a <= b
 
 
+@needs_vifi
 def test_few_shot_split_on_real_train_file():
     bt = read_split(SPLITS / 'base2novel_splits/ucf_splits/base_train.txt')
     names = read_labels(LABELS / 'ucf_101_base_labels.csv')
@@ -166,6 +188,7 @@ def test_few_shot_split_on_real_train_file():
         few_shot_split(bt, 94, classnames=names)    # 'Typing' has 93 training videos
 
 
+@needs_vifi
 def test_remap_roundtrip_ssv2():
     full = read_labels(LABELS / 'ssv2_labels.csv')
     base = read_labels(LABELS / 'ssv2_174_base_labels.csv')
@@ -191,11 +214,17 @@ def load_script(name):
     return mod
 
 
+@needs_descriptions
+@needs_vifi
 def test_fetch_file_lists_match_the_published_files():
     fs = load_script('fetch_splits')
     assert sorted(fs.VIFI_FILES) == sorted(f.relative_to(VIFI).as_posix() for f in VIFI.rglob('*') if f.is_file())
-    desc = shared_dir() / 'data' / 'msta_descriptions'
+    desc = reference_data('msta_descriptions', required=True)
     assert sorted(f.removeprefix('description/') for f in fs.DESCRIPTION_FILES) == sorted(f.name for f in desc.glob('*.json'))
+    logs, videos = reference_data('msta_author_logs'), reference_data('real_videos')
+    if logs: assert sorted(f.removeprefix('logs/MSTA/') for f in fs.LOG_FILES) == sorted(f.relative_to(logs).as_posix() for f in logs.rglob('*.txt'))
+    if videos: assert sorted(f.rsplit('/', 1)[1] for f in fs.VIDEO_FILES) == sorted(f.name for f in videos.glob('*.mp4'))
+    assert set(fs.KINDS) == {'splits', 'descriptions', 'logs', 'videos'} and {k[0] for k in fs.KINDS.values()} == set(REFERENCE_DATA)
     assert fs.raw_url(fs.VIFI_REPO, 'labels/hmdb_51_labels.csv') == \
         'https://raw.githubusercontent.com/muzairkhattak/ViFi-CLIP/main/labels/hmdb_51_labels.csv'
     assert fs.raw_url(fs.ETL_REPO, 'description/2_s_description_hmdb.json', 'master') == \
@@ -213,6 +242,7 @@ def test_fetch_offline_error(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.rglob('*'))                      # nothing half-written
 
 
+@needs_descriptions
 def test_fetch_with_fake_server(tmp_path, monkeypatch):
     "Files are served from the local reference copy; 404 on 'main' falls back to 'master'; HTML is refused."
     fs = load_script('fetch_splits')
@@ -228,11 +258,11 @@ def test_fetch_with_fake_server(tmp_path, monkeypatch):
         asked.append(url)
         repo_ref, _, path = url.removeprefix('https://raw.githubusercontent.com/').partition('/description/')
         if repo_ref.endswith('/main'): raise urllib.error.HTTPError(url, 404, 'Not Found', None, None)
-        return Resp((shared_dir() / 'data/msta_descriptions' / path).read_bytes())
+        return Resp((reference_data('msta_descriptions', required=True) / path).read_bytes())
     monkeypatch.setattr(fs.urllib.request, 'urlopen', fake)
     got = fs.fetch(tmp_path, fs.DESCRIPTION_FILES[:2], fs.ETL_REPO, strip='description/', log=None)
     assert [g.name for g in got] == [f.removeprefix('description/') for f in fs.DESCRIPTION_FILES[:2]]
-    assert json.loads(got[0].read_text()) == json.loads((shared_dir() / 'data/msta_descriptions' / got[0].name).read_text())
+    assert json.loads(got[0].read_text()) == json.loads((reference_data('msta_descriptions', required=True) / got[0].name).read_text())
     assert asked[0].split('/')[5] == 'main' and asked[1].split('/')[5] == 'master'
     n = len(asked)
     fs.fetch(tmp_path, fs.DESCRIPTION_FILES[:2], fs.ETL_REPO, strip='description/', log=None)
@@ -291,6 +321,7 @@ def test_make_splits_cli(tmp_path):
     assert read_labels(tmp_path / 'f/labels.csv') == ['air drumming']
 
 
+@needs_vifi
 def test_documented_counts():
     assert class_counts(read_split(SPLITS / 'hmdb_splits/val1.txt'), 51) == [30] * 51
     assert class_counts(read_split(SPLITS / 'k400_splits/train_tiny.txt'), 400) == [150] * 400

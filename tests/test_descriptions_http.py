@@ -17,7 +17,9 @@ from msta_core.descriptions import (ChatClient, DescriptionError, description_pr
 class FakeChatAPI:
     """`POST /v1/chat/completions` on 127.0.0.1:<free port>. `behaviour(i, cls, kind)` picks each reply:
     ('ok',) two good sentences, ('content', text) a given answer text, ('status', code, headers),
-    ('body', bytes) a raw 200 body, ('drop',) close the socket without answering, ('slow', seconds)."""
+    ('body', bytes) a raw 200 body, ('drop',) close the socket without answering, ('slow', seconds),
+    ('message', obj) a reply whose `content` is `obj` (None, a list of parts...), ('trickle', seconds) the whole
+    response (status line, headers, a good body) one byte every `seconds`."""
 
     def __init__(self, behaviour=lambda i, cls, kind: ('ok',)):
         self.behaviour, self.requests = behaviour, []
@@ -42,8 +44,20 @@ class FakeChatAPI:
                     for k, v in action[2].items(): self.send_header(k, v)
                     self.send_header('Content-Length', '0'); self.end_headers()
                     return
+                if action[0] == 'trickle':
+                    data = json.dumps({'choices': [{'message': {'content': json.dumps([f'{cls} one.', f'{cls} two.'])}}]})
+                    raw = (f'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n'
+                           + data).encode()
+                    self.close_connection = True
+                    try:
+                        for b in raw: self.wfile.write(bytes([b])); self.wfile.flush(); time.sleep(action[1])
+                    except OSError: pass                     # the client hung up
+                    return
                 if action[0] == 'body':
                     data = action[1]
+                elif action[0] == 'message':
+                    data = json.dumps({'choices': [{'message': {'role': 'assistant', 'content': action[1]},
+                                                    'finish_reason': 'stop'}]}).encode()
                 else:
                     content = action[1] if action[0] == 'content' else json.dumps(
                         [f'{cls} {kind} one.', f'{cls} {kind} two.'])
@@ -207,3 +221,62 @@ def test_cache_with_other_settings_or_corrupt_is_refused(api, tmp_path):
     (tmp_path / 'bad.json').write_text('{"format": "msta.descri')
     with pytest.raises(DescriptionError, match='bad.json is not valid JSON'):
         generate_descriptions(['archery'], tmp_path / 'bad.json', client=client)
+
+
+def test_timeout_bounds_the_whole_request(api, tmp_path):
+    "A server that trickles a byte every 0.2 s never trips a per-read timeout; `timeout` bounds the whole request."
+    api.behaviour = lambda i, cls, kind: ('trickle', 0.2) if i == 0 else ('ok',)
+    client, waits = client_for(api, timeout=1.0)
+    t0 = time.monotonic()
+    d = generate_descriptions(['archery'], tmp_path / 'c.json', client=client)
+    assert time.monotonic() - t0 < 4          # the trickle alone would take over 30 s
+    assert waits == [0.5] and len(api.requests) == 3 and d.spatial[0] == ['archery spatial one.', 'archery spatial two.']
+
+
+def test_trickle_that_never_ends_gives_a_timeout_error(api, tmp_path):
+    api.behaviour = lambda i, cls, kind: ('trickle', 0.2)
+    client, waits = client_for(api, timeout=0.6, max_retries=1)
+    t0 = time.monotonic()
+    with pytest.raises(DescriptionError, match=r"class 'archery'.*no complete answer .* within timeout=0.6s"):
+        generate_descriptions(['archery'], tmp_path / 'c.json', client=client)
+    assert time.monotonic() - t0 < 4 and len(api.requests) == 2
+
+
+def test_reply_without_text_is_retried(api, tmp_path):
+    "`content: null` (a cut or filtered reply) is retried like a malformed answer, not a TypeError."
+    api.behaviour = lambda i, cls, kind: ('message', None) if i == 0 else ('ok',)
+    client, waits = client_for(api)
+    d = generate_descriptions(['archery'], tmp_path / 'c.json', client=client)
+    assert waits == [0.5] and len(api.requests) == 3 and len(d.spatial[0]) == 2
+
+
+def test_content_parts_are_read_as_text(api, tmp_path):
+    parts = [{'type': 'text', 'text': '["A drawn bow.", '}, {'type': 'text', 'text': '"An arrow flies."]'}]
+    api.behaviour = lambda i, cls, kind: ('message', parts)
+    client, waits = client_for(api)
+    d = generate_descriptions(['archery'], tmp_path / 'c.json', client=client)
+    assert d.spatial[0] == ['A drawn bow.', 'An arrow flies.'] and waits == []
+
+
+def test_replies_that_never_hold_text_name_the_class(api, tmp_path):
+    api.behaviour = lambda i, cls, kind: ('message', None if cls == 'bowling' else [{'type': 'image_url', 'image_url': {}}])
+    client, waits = client_for(api, max_retries=1)
+    with pytest.raises(DescriptionError, match=r"class 'archery'.*gave up after 2 attempts.*holds no text \(content: a list of 1 parts"):
+        generate_descriptions(['archery'], tmp_path / 'c.json', client=client)
+    with pytest.raises(DescriptionError, match=r"class 'bowling'.*holds no text \(content: null, finish_reason 'stop'"):
+        generate_descriptions(['bowling'], tmp_path / 'd.json', client=client)
+
+
+def test_cached_class_with_too_few_sentences_is_asked_again(api, tmp_path):
+    cache = tmp_path / 'c.json'
+    client, _ = client_for(api)
+    generate_descriptions(['archery', 'bowling'], cache, client=client)
+    kept = json.loads(cache.read_text())
+    kept['classes']['bowling']['temporal'] = ['only one sentence.']          # edited by hand, or another tool
+    cache.write_text(json.dumps(kept))
+    api.requests = []
+    with pytest.warns(UserWarning, match=r"1 cached class\(es\) without 2 spatial and 2 temporal.*bowling"):
+        d = generate_descriptions(['archery', 'bowling'], cache, client=client)
+    assert [r['cls'] for r in api.requests] == ['bowling', 'bowling']
+    assert d.temporal[1] == ['bowling temporal one.', 'bowling temporal two.']
+    assert json.loads(cache.read_text())['classes']['bowling']['temporal'] == d.temporal[1]

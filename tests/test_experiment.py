@@ -20,7 +20,7 @@ ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
 def tiny(tmp_path_factory):
     "A small world and a tiny ViCLIP pre-trained on it for a few steps."
     base = tmp_path_factory.mktemp('exp')
-    world = generate_world(base / 'world', seed=0, videos_per_class=4, pretrain_per_class=2, test_per_class=1,
+    world = generate_world(base / 'world', seed=0, videos_per_class=4, pretrain_per_class=2, test_per_class=1, zeroshot_per_class=1, val_per_class=1,
                            shots=(2,), base_shots=2, descriptions=(2,), workers=2)
     ckpt = pretrain_tiny(world, base / 'pre', steps=3, batch_size=8, log_every=3, evaluate=False, num_workers=0, progress=False)
     return world, ckpt, base
@@ -125,3 +125,34 @@ def test_results_notebook(tiny, tmp_path):
                         progress_bar=False, cwd=str(ROOT / 'nbs'), parameters=dict(runs_dir=str(tmp_path / 'runs')))
     md = (tmp_path / 'runs' / 'results.md').read_text()
     assert 'zero-shot' in md and 'lora' in md and '| base2novel' in md
+
+
+def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
+    "A rerun into a finished run's folder under other settings is refused, naming the field, before anything is written."
+    from msta_core.core import atomic_torch_save
+    from msta_core.engine import _plain
+    from msta_core.experiment import check_out_dir, launch, run_experiment
+    t = TrainConfig(epochs=2, lr=1e-3, batch_size=4, micro_batch=4, num_workers=0)
+    done = synthetic_preset('fewshot', 'lora', shots=2, data_root=str(tmp_path / 'world'), views=(1, 1),
+                            out_dir=str(tmp_path / 'run'), train=t)
+    out = Path(done.out_dir); out.mkdir()
+    (out / 'config.json').write_text(done.to_json())
+    (out / 'run_info.json').write_text('{"config": "the run that happened"}')
+    (out / 'results.json').write_text('{"summary": {"top1": 61.0}}')
+    atomic_torch_save({'config': json.dumps(_plain(done))}, out / 'last.pt')     # what fit saves with a run
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = replace(done, train=replace(t, lr=5e-4))
+    for call in (run_experiment, launch):
+        with pytest.raises(ValueError, match=r'changed: train.lr: 0.001 → 0.0005'):
+            call(other)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # the same experiment in a moved folder, with other DataLoader workers, is no other experiment
+    out.rename(tmp_path / 'moved')
+    check_out_dir(replace(done, out_dir=str(tmp_path / 'moved'), train=replace(t, num_workers=3)))
+    # a finished run without training (zero-shot) is compared through its config.json
+    zs = synthetic_preset('fewshot', 'zero-shot', shots=2, data_root=str(tmp_path / 'world'), out_dir=str(tmp_path / 'zs'))
+    Path(zs.out_dir).mkdir(); (Path(zs.out_dir) / 'config.json').write_text(zs.to_json())
+    (Path(zs.out_dir) / 'results.json').write_text('{}')
+    with pytest.raises(ValueError, match=r"changed: template: "):
+        run_experiment(replace(zs, template='a clip of {}.'))
+    assert json.loads((Path(zs.out_dir) / 'config.json').read_text())['template'] == zs.template

@@ -10,7 +10,8 @@ from msta_core.synthetic import generate_world
 from msta_core.pretrain import CHECKPOINT_NAME, TINY_VICLIP, load_tiny, read_info
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(videos_per_class=2, pretrain_per_class=1, test_per_class=1, shots=(1, 2), base_shots=2, descriptions=(2,))
+TINY = dict(videos_per_class=2, pretrain_per_class=1, test_per_class=1, zeroshot_per_class=1, val_per_class=1, shots=(1, 2),
+            base_shots=2, descriptions=(2,))
 
 
 def test_pretrain_notebook(tmp_path, monkeypatch):
@@ -28,7 +29,7 @@ def test_pretrain_notebook(tmp_path, monkeypatch):
     info = read_info(path)
     assert [r['step'] for r in info['loss_curve']] == [1, 2, 3, 4, 5]
     assert info['pretrain']['steps'] == 5 and info['world']['videos_digest'] == world.videos_digest
-    assert info['zero_shot']['zeroshot_seen']['n'] == 72 and info['zero_shot']['zeroshot_unseen']['n'] == 24
+    assert info['zero_shot']['zeroshot_seen']['n'] == 120 and info['zero_shot']['zeroshot_unseen']['n'] == 40
     assert all(0 <= info['zero_shot'][s]['top1'] <= 100 for s in info['zero_shot'])
     m = load_tiny(path)
     assert m.config == TINY_VICLIP

@@ -12,8 +12,9 @@ from msta_core.synthetic import generate_world, render_clip, encode_mp4, WorldCo
 from msta_core.datasets import read_labels, read_split, class_counts
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(videos_per_class=2, pretrain_per_class=1, test_per_class=1, shots=(1, 2), base_shots=2, descriptions=(2,))
-N_TINY = 72 * 1 + 96 * 1 + 40 * 3
+TINY = dict(videos_per_class=2, pretrain_per_class=1, test_per_class=1, zeroshot_per_class=1, val_per_class=1, shots=(1, 2),
+            base_shots=2, descriptions=(2,))
+N_TINY = 120 * 1 + 160 * 1 + 40 * 4 + 40 * 1        # pre-training, compositions, actions (train, test, val), colours
 
 
 def load_script(name):
@@ -72,11 +73,11 @@ def test_manifest_and_files(world):
 
 def test_splits(world):
     comps = read_labels(world.root / 'labels/synth_compositions_labels.csv')
-    assert len(comps) == 96 and comps == world.compositions
+    assert len(comps) == 160 and comps == world.compositions
     pre = read_split(world.root / 'splits/pretrain_train.txt')
-    assert sorted({s.label for s in pre}) == sorted(set(range(96)) - set(world.heldout))
+    assert sorted({s.label for s in pre}) == sorted(set(range(160)) - set(world.heldout))
     zs, unseen = world.split('zeroshot'), world.split('zeroshot_unseen')
-    assert zs.counts() == [1] * 96 and {s.label for s in unseen.samples} == set(world.heldout)
+    assert zs.counts() == [1] * 160 and {s.label for s in unseen.samples} == set(world.heldout)
     assert len(world.split('zeroshot_seen')) + len(unseen) == len(zs)
     # no pre-training video is a test video
     assert not {s.path for s in pre} & {s.path for s in zs.samples}
@@ -95,11 +96,15 @@ def test_splits(world):
     assert class_counts(world.split('fs_base_s3').samples, 20) == [2] * 20
     # videos.csv: every video's factors, consistent with its class name
     rows = (world.root / 'videos.csv').read_text().splitlines()
-    assert rows[0] == 'path,split,label,shape,colour,motion' and len(rows) == N_TINY + 1
+    assert rows[0] == 'path,split,label,shape,colour,motion,domain' and len(rows) == N_TINY + 1
+    colours = read_labels(world.root / 'labels/synth_colours_labels.csv')
     for r in rows[1:]:
-        path, split, label, shape, colour, motion = r.split(',')
+        path, split, label, shape, colour, motion, domain = r.split(',')
+        assert domain == ('plain' if split == 'pretrain' else 'shifted')
         if split.startswith('actions'):
             assert world.actions[int(label)] == f'a {shape} {motion}' and colour in COLOURS
+        elif split == 'colours_test':
+            assert colours[int(label)] == f'a {colour} shape {motion}'
         else:
             assert world.compositions[int(label)] == f'a {colour} {shape} {motion}'
 
@@ -107,11 +112,11 @@ def test_splits(world):
 def test_videos_decode_and_keep_colours(world):
     # decoded frames match the rendered ones closely, colours included
     rows = [r.split(',') for r in (world.root / 'videos.csv').read_text().splitlines()[1:]]
-    for path, split, label, shape, colour, motion in rows[::37]:
+    for path, split, label, shape, colour, motion, domain in rows[::37]:
         vr = decord.VideoReader(str(world.root / path))
         assert len(vr) == 16 and vr[0].shape == (32, 32, 3)
         seed = [0, syn._SPLIT_CODES[split], int(label), int(Path(path).stem.rsplit('_', 1)[1])]
-        ref = render_clip(shape, colour, motion, np.random.default_rng(seed), 32, 16)
+        ref = render_clip(shape, colour, motion, np.random.default_rng(seed), 32, 16, domain=domain)
         got = decode(world.root / path)
         assert np.abs(got.astype(int) - ref.astype(int)).mean() < 3
         # the shape's pixels (where the reference is close to the class colour) keep that colour
@@ -130,7 +135,7 @@ def test_idempotent_and_config_change(world, tmp_path):
     root = tmp_path / 'change'
     generate_world(root, seed=0, workers=2, **TINY)
     bigger = generate_world(root, seed=0, workers=2, **{**TINY, 'test_per_class': 2})   # another config: remade
-    assert bigger.n_videos == N_TINY + 96 + 40 and bigger.seconds > 0
+    assert bigger.n_videos == N_TINY + 40 + 40 and bigger.seconds > 0     # one more actions and colours test video per class
     assert read_split(root / 'splits/actions_test.txt')[1].path.endswith('_001.mp4')
 
 
@@ -183,7 +188,8 @@ def test_make_synthetic_cli(tmp_path):
     mod = load_script('make_synthetic')
     info = mod.main([str(tmp_path / 'w'), '--videos-per-class', '16', '--pretrain-per-class', '1',
                      '--test-per-class', '1', '--workers', '2', '--quiet'])
-    assert info.n_videos == 72 + 96 + 40 * 17
+    c = info.config
+    assert info.n_videos == 120 + 160 * c.zeroshot_per_class + 40 * (17 + c.val_per_class) + 40
     assert class_counts(read_split(tmp_path / 'w/splits/actions_train_few_shot_16.txt'), 40) == [16] * 40
 
 

