@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from msta_core.core import reference_data, FETCH_COMMAND, REFERENCE_DATA
+from msta_core.core import reference_data, REFERENCE_DATA
+from conftest import needs
 from msta_core.datasets import (Sample, read_split, read_labels, write_split, write_labels, class_counts,
                                 check_labels, base_novel_split, few_shot_split, remap, VideoSplit)
 
 VIFI = reference_data('vifi_clip_splits') or Path('/nonexistent/vifi_clip_splits')   # public data: fetched, or these tests skip
 LABELS, SPLITS = VIFI / 'labels', VIFI / 'datasets_splits'
-needs_vifi = pytest.mark.skipif(not VIFI.is_dir(), reason=f"needs ViFi-CLIP's split files: fetch them with `{FETCH_COMMAND}`")
-needs_descriptions = pytest.mark.skipif(reference_data('msta_descriptions') is None,
-                                        reason=f"needs the authors' descriptions: fetch them with `{FETCH_COMMAND}`")
+needs_vifi, needs_descriptions = needs('vifi_clip_splits'), needs('msta_descriptions')
 
 # dataset folder -> (label list, number of classes)
 FULL = {'hmdb_splits': ('hmdb_51_labels.csv', 51), 'ucf_splits': ('ucf_101_labels.csv', 101),

