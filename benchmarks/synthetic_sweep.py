@@ -17,6 +17,7 @@ GRID = {'msta': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
         'lora': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
         'adaptformer': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
         'st-adapter': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
+        'm2clip': [(lr, None) for lr in (1e-3, 5e-3)],
         'full': [(lr, None) for lr in (1e-4, 1e-3)]}
 
 

@@ -10,7 +10,8 @@ A run's seed s is its `split` (which few-shot sample, which base-to-novel traini
 (initialisation, batches, augmentation). Each run is `run_experiment(synthetic_preset(protocol, method, ...))`,
 exactly what `papermill nbs/train.ipynb ... -p protocol P -p method M -p split S -p seed S` runs, written to its
 own folder; finished runs are reused. The zero-shot method trains nothing and sees the same test set whatever the
-seed: it runs once per protocol. Jobs run in priority order (few-shot main methods first); with --budget-minutes no
+seed: it runs once per protocol. Jobs run in priority order (every protocol's main methods first, all seeds; then M2-CLIP, ST-Adapter on
+the frame-level backbone, few-shot full fine-tuning and the ablations); with --budget-minutes no
 new job starts after that time, and the table says how many runs stand behind each cell.
 """
 import argparse, json, time
@@ -25,22 +26,27 @@ from msta_core.diagnostics import soundness_checks
 
 MAIN = ('msta+consistency', 'msta', 'lora', 'adaptformer', 'st-adapter')
 ABLATIONS = ('msta-only-video', 'msta-only-text', 'msta-no-shared')      # Table 6(a)
-GRID = [('fewshot', 2, m) for m in ('zero-shot',) + MAIN] + \
-       [('base2novel', 16, m) for m in ('zero-shot',) + MAIN] + \
-       [('zeroshot', 0, m) for m in ('zero-shot',) + MAIN] + \
-       [('supervised', 0, m) for m in ('zero-shot', 'full') + MAIN] + \
-       [('base2novel', 16, m) for m in ABLATIONS] + [('fewshot', 2, 'full')]
+PROTOCOLS = ('fewshot', 'base2novel', 'zeroshot', 'supervised')
+SHOTS = {'fewshot': 2, 'base2novel': 16, 'zeroshot': 0, 'supervised': 0}
+# (protocol, method, backbone), in priority order within a protocol; 'clip-b16' is the tiny model run frame by frame
+MAIN_GRID = [(p, m, 'b16') for p in PROTOCOLS for m in ('zero-shot',) + MAIN + (('full',) if p == 'supervised' else ())]
+GRID = MAIN_GRID + [('fewshot', 'm2clip', 'b16'), ('fewshot', 'st-adapter', 'clip-b16'), ('fewshot', 'full', 'b16')] + \
+       [(p, m, 'b16') for p in PROTOCOLS for m in ABLATIONS]
+FIRST = len(MAIN_GRID)                 # the main rows of every protocol run first; the rest after all their seeds
 
 
 def jobs(seeds, protocols):
     out = []
-    for protocol, shots, method in GRID:
+    for rank, (protocol, method, backbone) in enumerate(GRID):
         if protocol not in protocols: continue
         for seed in (seeds[:1] if method == 'zero-shot' else seeds):
-            out.append((protocol, shots, method, seed))
-    extra = set(GRID[len(GRID) - len(ABLATIONS) - 1:])                   # ablations and few-shot full: last
-    order = ['fewshot', 'base2novel', 'zeroshot', 'supervised']
-    return sorted(out, key=lambda j: (j[:3] in extra, order.index(j[0]), j[3], GRID.index(j[:3])))
+            out.append((rank >= FIRST, rank if rank >= FIRST else PROTOCOLS.index(protocol), seed, rank,
+                        (protocol, SHOTS[protocol], method, backbone, seed)))
+    return [j[-1] for j in sorted(out)]
+
+
+def run_name(protocol, shots, method, backbone, seed) -> str:
+    return f"{protocol}_{shots}_{method}" + (f"_{backbone}" if backbone != 'b16' else '') + f"_seed{seed}"
 
 
 def main():
@@ -55,15 +61,15 @@ def main():
     todo = jobs(a.seeds, a.protocols)
     bar = tqdm(todo, desc='synthetic table', unit='run')
     skipped = 0
-    for protocol, shots, method, seed in bar:
-        out = Path(a.out) / f'{protocol}_{shots}_{method}_seed{seed}'
+    for protocol, shots, method, backbone, seed in bar:
+        out = Path(a.out) / run_name(protocol, shots, method, backbone, seed)
         if (out / 'results.json').exists(): continue
         if time.time() - t0 > 60 * a.budget_minutes: skipped += 1; continue
-        bar.set_postfix_str(f'{protocol} {method} seed {seed}')
-        cfg = synthetic_preset(protocol, method, shots=shots or 2, split=seed, out_dir=str(out))
+        bar.set_postfix_str(f'{protocol} {method} {backbone} seed {seed}')
+        cfg = synthetic_preset(protocol, method, shots=shots or 2, split=seed, out_dir=str(out), backbone=backbone)
         cfg = replace(cfg, train=replace(cfg.train, seed=seed))
         r = run_experiment(cfg, progress=False)
-        tqdm.write(f"{protocol:<10} {method:<17} seed {seed}  {json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
+        tqdm.write(f"{protocol:<10} {method:<17} {backbone:<8} seed {seed}  {json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
                    f"train {r['results'].get('train', {}).get('top1', float('nan')):.1f}  {r['seconds']:.0f}s")
     runs = collect_runs(a.out)
     if runs.empty: print('no runs'); return

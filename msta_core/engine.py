@@ -46,6 +46,7 @@ class TrainConfig:
     amp: str = 'auto'                 # 'auto' (bf16 on CUDA if supported, else fp16), 'bf16', 'fp16', 'off'
     seed: int = 2048
     num_workers: int = 4
+    cache_frames: bool = False        # keep the training set's decoded frames in memory (small sets: few-shot, synthetic)
     save_every: int = 50              # optimiser steps between mid-epoch checkpoints (0: epoch ends only)
     eval_every: int = 0               # epochs between evaluations (0: only at the end)
     log_every: int = 10
@@ -246,7 +247,7 @@ def write_metrics(out_dir, row: dict) -> None:
     atomic_write_text(out_dir / 'metrics.csv', buf.getvalue())
 
 # %% ../nbs/12_engine.ipynb #7e1a0b05
-RESUME_IGNORED = ('out_dir', 'num_workers', 'save_every', 'log_every', 'eval_every', 'max_bad_fraction')
+RESUME_IGNORED = ('out_dir', 'num_workers', 'cache_frames', 'save_every', 'log_every', 'eval_every', 'max_bad_fraction')
 _ABSENT = '<absent>'
 
 def _flat(obj, prefix: str = '') -> dict:

@@ -123,10 +123,10 @@ def _views(cfg: ExperimentConfig) -> tuple[int, int]:
     if cfg.protocol == 'zeroshot': return (1, 1)                 # paper: zero-shot uses a single view
     return DATASETS[cfg.dataset].views if cfg.dataset in DATASETS else (2, 1)
 
-def _test_set(split, mc, views, mode='test', augment=None):
+def _test_set(split, mc, views, mode='test', augment=None, cache_frames=False):
     tf = train_transform(mc.input_resolution, mc.mean, mc.std, **(augment or {})) if mode == 'train' else None
     return VideoDataset(split, num_frames=mc.num_frames, size=mc.input_resolution, mean=mc.mean, std=mc.std,
-                        mode=mode, num_clips=views[0], num_crops=views[1], transform=tf)
+                        mode=mode, num_clips=views[0], num_crops=views[1], transform=tf, cache_frames=cache_frames)
 
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
@@ -174,7 +174,8 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
 
     history = []
     if cfg.peft.method != 'zero_shot':
-        train_ds = _test_set(train_split, mc, views, mode='train', augment=cfg.augment)
+        train_ds = _test_set(train_split, mc, views, mode='train', augment=cfg.augment,
+                             cache_frames=cfg.train.cache_frames)
         history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress)
     clf.eval()

@@ -25,7 +25,8 @@ class VideoDataset(Dataset):
     "Clips of a split: `mode='train'` → one augmented clip, `mode='test'` → `num_clips × num_crops` views."
     def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, mean=(0.485, 0.456, 0.406),
                  std=(0.229, 0.224, 0.225), mode: str = 'train', num_clips: int = 1, num_crops: int = 1,
-                 backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None):
+                 backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,
+                 cache_frames: bool = False):
         if mode not in ('train', 'test'): raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         if backend == 'decord':                                          # check the files' kinds before any work
             odd = [s.path for s in split.samples if Path(s.path).suffix.lower() in PYAV_ONLY_SUFFIXES]
@@ -35,19 +36,27 @@ class VideoDataset(Dataset):
         self.num_clips, self.num_crops, self.max_retries = num_clips, num_crops, max_retries
         self.transform = transform or (train_transform(size, mean, std) if mode == 'train'
                                        else test_transform(size, mean, std, num_crops=num_crops))
-        self.size = size
+        self.size, self.cache_frames, self._frames = size, cache_frames, {}
 
     def __len__(self): return len(self.split)
+
+    def _read(self, path, indices: Callable) -> torch.Tensor:
+        "Frames `indices(n)` of `path`: decoded now, or with `cache_frames` decoded whole once per process and kept."
+        if not self.cache_frames: return read_clip(path, indices, backend=self.backend)
+        if path not in self._frames:
+            self._frames[path] = read_clip(path, lambda n: torch.arange(n), backend=self.backend).contiguous()
+        frames = self._frames[path]                                      # uint8 [F, 3, H, W]
+        return frames[indices(len(frames))]
 
     def _load(self, i: int, seed: int) -> torch.Tensor:
         path, _ = self.split[i]
         if self.mode == 'train':
             g = torch.Generator().manual_seed(seed)
-            clip = read_clip(path, lambda n: tsn_indices(n, self.num_frames, g), backend=self.backend)
+            clip = self._read(path, lambda n: tsn_indices(n, self.num_frames, g))
             with torch.random.fork_rng(devices=[]):                   # torchvision draws from the global RNG
                 torch.manual_seed(seed)
                 return self.transform(clip)                              # [T, 3, S, S]
-        clip = read_clip(path, lambda n: multiview_indices(n, self.num_frames, self.num_clips), backend=self.backend)
+        clip = self._read(path, lambda n: multiview_indices(n, self.num_frames, self.num_clips))
         x = self.transform(clip)                                         # [V, T, ...] or [crops, V, T, ...]
         return x.reshape(-1, *x.shape[-4:])                              # [views, T, 3, S, S]
 

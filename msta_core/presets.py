@@ -229,7 +229,7 @@ def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency'
     peft = method_peft(method, **SYNTHETIC_PEFT.get(preset, {}), **({'alpha': alpha} if alpha is not None else {}))
     epochs = SYNTHETIC_EPOCHS[protocol]
     train = TrainConfig(epochs=epochs, lr=lr, warmup_epochs=max(1, epochs // 10), batch_size=16, micro_batch=16,
-                        seed=2048, num_workers=2, save_every=0)
+                        seed=2048, num_workers=2, save_every=0, cache_frames=True)
     cfg = dict(protocol=protocol, dataset='synthetic', shots=shots, split=split, method=method, peft=peft,
                n_descriptions=2, augment=dict(SYNTHETIC_AUGMENT),
                views=(2, 1) if protocol != 'zeroshot' else (1, 1), nproc=1, train=train,

@@ -10,8 +10,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
-           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'read_author_log', 'author_log_table', 'collect_runs', 'summarise',
-           'synthetic_tables', 'author_rule_table', 'beside_paper', 'results_inputs']
+           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'read_author_log', 'author_log_table', 'collect_runs', 'with_backbone',
+           'summarise', 'synthetic_tables', 'author_rule_table', 'beside_paper', 'results_inputs']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
 PAPER_METHODS = {'Zero-ViCLIP': 'zero-shot', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
@@ -92,7 +92,7 @@ def collect_runs(root) -> pd.DataFrame:
     for f in sorted(Path(root).rglob('results.json')):
         r = json.loads(f.read_text())
         row = {'run': str(f.parent), 'protocol': r['protocol'], 'dataset': r['dataset'], 'method': r['method'],
-               'shots': r.get('shots'), 'split': r.get('split'), 'trainable_params': r.get('trainable_params'),
+               'backbone': r.get('backbone', 'b16'), 'shots': r.get('shots'), 'split': r.get('split'), 'trainable_params': r.get('trainable_params'),
                'seconds': r.get('seconds')}
         s = r['summary']
         if r['protocol'] == 'base2novel': row.update(base=s['base'], novel=s['novel'], hm=s['hm'])
@@ -104,7 +104,12 @@ def collect_runs(root) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
-def summarise(runs: pd.DataFrame, by=('protocol', 'dataset', 'method', 'shots')) -> pd.DataFrame:
+def with_backbone(runs: pd.DataFrame) -> list[str]:
+    "Method names, with the backbone added where it is not the default ViCLIP-B/16: `'st-adapter (clip-b16)'`."
+    backbones = runs['backbone'] if 'backbone' in runs else ['b16'] * len(runs)
+    return [m if b in ('b16', None) or pd.isna(b) else f"{m} ({b})" for m, b in zip(runs['method'], backbones)]
+
+def summarise(runs: pd.DataFrame, by=('protocol', 'dataset', 'backbone', 'method', 'shots')) -> pd.DataFrame:
     "Mean (and std, count) of every accuracy column over runs with the same `by` keys."
     if runs.empty: return runs
     acc = [c for c in runs.columns if c in ('top1', 'top5', 'base', 'novel', 'hm') or c.endswith('_top1')
@@ -129,6 +134,7 @@ def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.Dat
     from msta_core.presets import METHOD_CHOICES
     runs = collect_runs(root)
     if runs.empty: return {}
+    runs['method'] = with_backbone(runs)
     diag = collect_diagnostics(root, heldout)
     if len(diag): runs = runs.merge(diag.drop(columns=['protocol', 'method', 'shots', 'split'], errors='ignore'), on='run', how='left')
     params = runs.groupby('method')['trainable_params'].first()
@@ -137,7 +143,7 @@ def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.Dat
         sub = runs[runs.protocol == protocol]
         if sub.empty: continue
         t = mean_std_table(sub, ['method'], cols)
-        order = [m for m in METHOD_CHOICES if m in set(t.method)] + [m for m in t.method if m not in METHOD_CHOICES]
+        order = [m for m in METHOD_CHOICES if m in set(t.method)] + sorted(m for m in t.method if m not in METHOD_CHOICES)
         t = t.set_index('method').loc[order].reset_index()              # the paper's row order
         t.insert(1, 'params', t.method.map(lambda m: f"{int(params[m]):,}" if pd.notna(params[m]) else ''))
         out[protocol] = t
@@ -163,6 +169,7 @@ def author_rule_table(logs: pd.DataFrame) -> pd.DataFrame:
 
 def beside_paper(runs: pd.DataFrame, logs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     "Few-shot and base-to-novel: our means under the final and the paper rule, the logs' under both, the paper's."
+    if len(runs): runs = runs.assign(method=with_backbone(runs))          # the paper's rows are ViCLIP-B/16's
     out, logs_r = {}, author_rule_table(logs) if logs is not None and len(logs) else pd.DataFrame()
     def log_row(protocol, ds, k):
         if logs_r.empty: return {}

@@ -24,7 +24,7 @@ __all__ = ['SHAPES', 'COLOURS', 'MOTIONS', 'PRETRAIN_MOTIONS', 'TWINS', 'FORWARD
            'generate_world', 'load_world']
 
 # %% ../nbs/05_synthetic.ipynb #067a32ec
-SHAPES = ('circle', 'square', 'triangle', 'cross')
+SHAPES = ('circle', 'ring', 'bar', 'triangle')
 COLOURS = {'red': (220, 45, 45), 'green': (50, 185, 70), 'blue': (45, 95, 235), 'yellow': (240, 215, 45)}
 MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down', 'growing', 'shrinking',
            'circling clockwise', 'circling anticlockwise', 'fading in', 'fading out')
@@ -46,8 +46,8 @@ def _box(u, v, a, b):
 def shape_sdf(shape: str, u, v):
     "Signed distance (negative inside) to a unit-size `shape` centred at 0; image axes (v points down)."
     if shape == 'circle': return np.hypot(u, v) - 1
-    if shape == 'square': return _box(u, v, 0.85, 0.85)
-    if shape == 'cross': return np.minimum(_box(u, v, 1.0, 0.32), _box(u, v, 0.32, 1.0))
+    if shape == 'ring': return np.abs(np.hypot(u, v) - 0.72) - 0.3      # a disc with a hole: outer radius 1.02, inner 0.42
+    if shape == 'bar': return _box(u, v, 1.0, 0.38)                      # a flat, wide rectangle, lying horizontally
     if shape == 'triangle':   # equilateral, apex up (Inigo Quilez's formula, y flipped)
         k, r = np.sqrt(3), 1.05
         px, py = np.abs(u) - r, -v + r / k
@@ -71,7 +71,6 @@ def render_clip(shape: str, colour: str, motion: str, rng: np.random.Generator, 
     grey = rng.uniform(0.12, 0.5)
     bg = np.clip(grey + rng.uniform(-0.06, 0.06, 3), 0, 1)
     col = np.clip(np.array(COLOURS[colour]) / 255 + rng.uniform(-0.06, 0.06, 3), 0, 1)
-    angle = np.deg2rad(rng.uniform(-15, 15))
     sigma = rng.uniform(0.005, 0.025)
     opacity, radius = np.ones(T), None
     if forward in ('moving right', 'moving down'):
@@ -84,18 +83,18 @@ def render_clip(shape: str, colour: str, motion: str, rng: np.random.Generator, 
     elif forward == 'growing':
         r1 = rng.uniform(0.20, 0.27) * S
         cx, cy = np.full(T, rng.uniform(1.1 * r1, S - 1.1 * r1)), np.full(T, rng.uniform(1.1 * r1, S - 1.1 * r1))
-        radius = r1 * (0.35 + 0.65 * t)
+        radius = r1 * (0.5 + 0.5 * t)
     elif forward == 'circling clockwise':
         r = rng.uniform(0.13, 0.17) * S; rho = rng.uniform(0.15, 0.20) * S
         lo, hi = rho + 1.1 * r, S - rho - 1.1 * r
         ox, oy = rng.uniform(lo, hi), rng.uniform(lo, hi)
-        phi = rng.uniform(0, 2 * np.pi) + rng.uniform(1.2, 1.6) * np.pi * t   # y points down: clockwise on screen
+        phi = (rng.uniform(-0.75, -0.25) + rng.uniform(0.6, 0.8) * 2 * t) * np.pi   # from near the top; y points down: clockwise on screen
         cx, cy, radius = ox + rho * np.cos(phi), oy + rho * np.sin(phi), np.full(T, r)
     else:  # fading in
         r = rng.uniform(0.17, 0.25) * S
         cx, cy = np.full(T, rng.uniform(1.1 * r, S - 1.1 * r)), np.full(T, rng.uniform(1.1 * r, S - 1.1 * r))
         radius, opacity = np.full(T, r), t
-    # rasterise all frames at once: pixel centres, rotate into the shape's frame, scale to unit size
+    # rasterise all frames at once: pixel centres, relative to the shape's centre, in units of its size
     y, x = np.mgrid[0:S, 0:S] + 0.5
     back = np.broadcast_to(bg, (T, S, S, 3))
     if domain == 'shifted':   # drawn after the plain world's choices: a plain clip is the same with or without this code
@@ -110,9 +109,8 @@ def render_clip(shape: str, colour: str, motion: str, rng: np.random.Generator, 
         da = np.clip(0.5 - dsdf, 0, 1)[None, ..., None]
         back = back * (1 - da) + rng.choice([0.06, 0.9]) * da
     dx, dy = x[None] - cx[:, None, None], y[None] - cy[:, None, None]
-    c, s = np.cos(angle), np.sin(angle)
     R = radius[:, None, None]
-    dist_px = shape_sdf(shape, (c * dx + s * dy) / R, (-s * dx + c * dy) / R) * R
+    dist_px = shape_sdf(shape, dx / R, dy / R) * R
     alpha = (np.clip(0.5 - dist_px, 0, 1) * opacity[:, None, None])[..., None]
     img = back * (1 - alpha) + col * alpha
     if noise: img = img + rng.normal(0, sigma, img.shape)
@@ -238,9 +236,9 @@ def captions_for(shape, colour, motion, rng: np.random.Generator, n: int = 3) ->
 
 _LOOKS = {  # spatial: what one frame shows
     'circle': ['a {c}round shape', 'a smooth {c}curved outline', 'a {c}disc with no corners', 'a single {c}round blob'],
-    'square': ['a {c}shape with four equal sides', 'a {c}block with straight edges', 'a {c}shape with four right-angled corners', 'a single {c}square tile'],
+    'ring': ['a {c}round shape with a hole in the middle', 'a {c}hollow circle', 'a {c}loop with an empty centre', 'a single {c}ring, like a doughnut'],
+    'bar': ['a {c}long, flat rectangle', 'a {c}shape wider than it is tall', 'a {c}horizontal strip with straight edges', 'a single {c}bar lying flat'],
     'triangle': ['a {c}shape with three corners', 'a pointed {c}shape with three straight edges', 'a {c}wedge-like shape', 'a single {c}triangular sign'],
-    'cross': ['a {c}plus-shaped sign', 'two {c}crossing bars', 'a {c}shape with four short arms', 'a single {c}cross-shaped mark'],
 }
 _SCENES = {
     'moving': ['a lone shape on a plain background', 'a shape away from the centre of the frame', 'an object with empty space beside it', 'a clean, flat scene'],
@@ -300,7 +298,7 @@ def temporal_descriptions(name, shape, motion, n) -> list[str]:
             for st in _pick(_STEPS[motion], n)]
 
 # %% ../nbs/05_synthetic.ipynb #74b9da45
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 _SPLIT_CODES = {'pretrain': 0, 'zeroshot_test': 1, 'actions_train': 2, 'actions_test': 3,
                 'colours_test': 4, 'actions_val': 5}
 
@@ -311,7 +309,7 @@ class WorldConfig:
     size: int = 32                 # frame height = width
     frames: int = 16               # frames per clip
     fps: int = 8
-    videos_per_class: int = 24     # training videos per action class
+    videos_per_class: int = 48     # training videos per action class
     pretrain_per_class: int = 20   # pre-training videos per seen composition
     test_per_class: int = 8        # test videos per class (actions, colours)
     heldout: int = 40              # compositions held out of pre-training (of 160)
@@ -482,7 +480,7 @@ def _config_json(cfg: WorldConfig) -> dict:
     "The configuration as stored in the manifest (JSON types), so that `generate_world(root, **config)` remakes it."
     return json.loads(json.dumps(asdict(cfg)))
 
-def generate_world(root, seed: int = 0, size: int = 32, frames: int = 16, videos_per_class: int = 24,
+def generate_world(root, seed: int = 0, size: int = 32, frames: int = 16, videos_per_class: int = 48,
                    pretrain_per_class: int = 20, test_per_class: int = 8, workers: int | None = None,
                    progress: bool = False, **kwargs) -> WorldInfo:
     "Generate (or find, or finish) the synthetic world in `root`; other `WorldConfig` fields go in `kwargs`."

@@ -178,7 +178,7 @@ def test_config_validation():
 
 
 def test_mpeg4_fallback(tmp_path):
-    clip = render_clip('square', 'green', 'moving up', np.random.default_rng(0), 64, 16)
+    clip = render_clip('bar', 'green', 'moving up', np.random.default_rng(0), 64, 16)
     (tmp_path / 'm.mp4').write_bytes(encode_mp4(clip, codec='mpeg4'))
     got = decode(tmp_path / 'm.mp4')
     assert got.shape == clip.shape and np.abs(got.astype(int) - clip.astype(int)).mean() < 6
@@ -199,7 +199,7 @@ def test_resize_videos(tmp_path):
     (src / 'a class').mkdir(parents=True)
     wide = np.concatenate([render_clip('circle', 'red', 'growing', np.random.default_rng(0), 64, 12)] * 2, axis=2)
     (src / 'a class' / 'v 1.mp4').write_bytes(encode_mp4(np.ascontiguousarray(wide), fps=8))     # 128x64
-    (src / 'small.mp4').write_bytes(encode_mp4(render_clip('cross', 'blue', 'fading in', np.random.default_rng(1), 32, 8)))
+    (src / 'small.mp4').write_bytes(encode_mp4(render_clip('ring', 'blue', 'fading in', np.random.default_rng(1), 32, 8)))
     (src / 'broken.avi').write_bytes(b'not a video')
     stats = rv.resize_tree(src, tmp_path / 'dst', short=32, workers=2, log=None)
     assert stats['found'] == 3 and stats['resized'] == 2 and [Path(p).name for p, _ in stats['failed']] == ['broken.avi']
