@@ -55,21 +55,27 @@ def main():
     ap.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3], choices=[1, 2, 3])
     ap.add_argument('--protocols', nargs='+', default=['fewshot', 'base2novel', 'zeroshot', 'supervised'])
     ap.add_argument('--budget-minutes', type=float, default=60.0, help='start no new run after this many minutes')
+    ap.add_argument('--ceiling-epochs', type=int, default=15,
+                    help='epochs of the supervised full fine-tuning run that measures the ceiling (0: none)')
     a = ap.parse_args()
     t0 = time.time()
     world = synthetic_world()
-    todo = jobs(a.seeds, a.protocols)
+    todo = [j + (None,) for j in jobs(a.seeds, a.protocols)]
+    if a.ceiling_epochs and 'supervised' in a.protocols:          # after every protocol's main rows
+        n_main = sum(1 for p, _, m, b, *_ in todo if (p, m, b) in MAIN_GRID)          # jobs() puts them first
+        todo.insert(n_main, ('supervised', 0, 'full', 'b16', a.seeds[0], a.ceiling_epochs))
     bar = tqdm(todo, desc='synthetic table', unit='run')
     skipped = 0
-    for protocol, shots, method, backbone, seed in bar:
-        out = Path(a.out) / run_name(protocol, shots, method, backbone, seed)
+    for protocol, shots, method, backbone, seed, epochs in bar:
+        out = (Path(a.out) / run_name(protocol, shots, method, backbone, seed) if epochs is None else
+               Path(f'{a.out}_ceiling') / f'supervised_full_{epochs}epochs_seed{seed}')
         if (out / 'results.json').exists(): continue
         if time.time() - t0 > 60 * a.budget_minutes: skipped += 1; continue
         bar.set_postfix_str(f'{protocol} {method} {backbone} seed {seed}')
         cfg = synthetic_preset(protocol, method, shots=shots or 2, split=seed, out_dir=str(out), backbone=backbone)
-        cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+        cfg = replace(cfg, train=replace(cfg.train, seed=seed, **({'epochs': epochs} if epochs else {})))
         r = run_experiment(cfg, progress=False)
-        tqdm.write(f"{protocol:<10} {method:<17} {backbone:<8} seed {seed}  {json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
+        tqdm.write(f"{protocol:<10} {method + (f' {epochs} ep' if epochs else ''):<17} {backbone:<8} seed {seed}  {json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
                    f"train {r['results'].get('train', {}).get('top1', float('nan')):.1f}  {r['seconds']:.0f}s")
     runs = collect_runs(a.out)
     if runs.empty: print('no runs'); return
@@ -77,7 +83,11 @@ def main():
         print(f"\n### {protocol}" + {'fewshot': ' (K = 2)', 'base2novel': ' (16 shots per base class)'}.get(protocol, ''))
         print(t.to_markdown(index=False))
     print('\nsoundness of the test-bed:')
-    for name, ok, figures in soundness_checks(runs):
+    ceiling = collect_runs(f'{a.out}_ceiling') if Path(f'{a.out}_ceiling').exists() else None
+    if ceiling is not None and len(ceiling):
+        print(f"\nceiling: supervised full fine-tuning for {a.ceiling_epochs} epochs: " +
+              ', '.join(f"{t:.1f}% (train {tr:.1f}%)" for t, tr in zip(ceiling.top1, ceiling.get('train_top1', ceiling.top1))))
+    for name, ok, figures in soundness_checks(runs, ceiling=ceiling):
         print(f"  [{'pass' if ok else 'FAIL' if ok is False else 'n/a '}] {name}: {figures}")
     print(f"\nruns: {len(runs)} in {a.out}; not started (budget): {skipped}; this call {time.time() - t0:.0f} s")
 

@@ -78,13 +78,14 @@ def mean_std_table(runs: pd.DataFrame, by: list[str], columns: list[str], digits
     return runs.groupby(by, sort=False, dropna=False)[cols].agg(cell).reset_index()
 
 # %% ../nbs/18_diagnostics.ipynb #d1800015
-def soundness_checks(runs: pd.DataFrame, chance: float = 2.5) -> list[tuple[str, bool | None, str]]:
-    "(check, passed or None when its runs are missing, measured figures) for the three soundness conditions."
-    def mean_of(protocol, method, col):
-        x = runs[(runs.protocol == protocol) & (runs.method == method)]
+def soundness_checks(runs: pd.DataFrame, chance: float = 2.5, ceiling: pd.DataFrame | None = None) -> list[tuple[str, bool | None, str]]:
+    """(check, passed or None when its runs are missing, measured figures) for the three soundness conditions.
+    `ceiling`: supervised full fine-tuning runs with a longer schedule than the preset's; when given, they decide (1)."""
+    def mean_of(protocol, method, col, table=runs):
+        x = table[(table.protocol == protocol) & (table.method == method)]
         return (x[col].mean(), len(x)) if col in x and len(x) and x[col].notna().any() else (None, 0)
     out = []
-    full, n = mean_of('supervised', 'full', 'top1')
+    full, n = mean_of('supervised', 'full', 'top1', runs if ceiling is None or ceiling.empty else ceiling)
     out.append(('supervised full fine-tuning >= 90% top-1', None if full is None else bool(full >= 90),
                 f"{full:.1f}% over {n} runs" if full is not None else 'no supervised full run'))
     zs, n = mean_of('fewshot', 'zero-shot', 'top1')
