@@ -472,6 +472,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '', 'git_url
                                    'msta_core.presets.closest_names': ('presets.html#closest_names', 'msta_core/presets.py'),
                                    'msta_core.presets.coerce_param': ('presets.html#coerce_param', 'msta_core/presets.py'),
                                    'msta_core.presets.config_from_params': ('presets.html#config_from_params', 'msta_core/presets.py'),
+                                   'msta_core.presets.m2clip_release_preset': ( 'presets.html#m2clip_release_preset',
+                                                                                'msta_core/presets.py'),
                                    'msta_core.presets.method_peft': ('presets.html#method_peft', 'msta_core/presets.py'),
                                    'msta_core.presets.paper_preset': ('presets.html#paper_preset', 'msta_core/presets.py'),
                                    'msta_core.presets.synthetic_preset': ('presets.html#synthetic_preset', 'msta_core/presets.py')},

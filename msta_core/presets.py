@@ -14,9 +14,11 @@ from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
 
 # %% auto #0
-__all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'BACKBONES', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_ALPHA',
-           'SYNTHETIC_AUGMENT', 'DatasetSpec', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig',
-           'paper_preset', 'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
+__all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'BACKBONES', 'M2CLIP_RELEASE_GPUS', 'M2CLIP_RELEASE_PER_GPU',
+           'M2CLIP_RELEASE_BLR', 'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT', 'SYNTHETIC_PEFT',
+           'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_ALPHA', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec', 'base_novel_labels',
+           'check_ranges', 'method_peft', 'ExperimentConfig', 'paper_preset', 'm2clip_release_preset',
+           'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -207,6 +209,30 @@ def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, me
     cfg.update(overrides)
     return ExperimentConfig(**cfg)
 
+# %% ../nbs/14_presets.ipynb #2104a375
+M2CLIP_RELEASE_GPUS, M2CLIP_RELEASE_PER_GPU = 2, 36   # --nproc_per_node 2; --batch_size is per GPU
+M2CLIP_RELEASE_BLR = 1e-3                             # main.py --blr: lr per 256 samples of the global batch
+M2CLIP_RELEASE_SCALE_JITTER = (1.0, 1.15)             # --scale_range: short side = 224 × U(1.0, 1.15), then a 224² crop
+# the same square crop as a share of a 16:9 frame's area: (224 / short side)² · 9/16
+M2CLIP_RELEASE_AUGMENT = {'scale': tuple(9 / 16 / s ** 2 for s in M2CLIP_RELEASE_SCALE_JITTER[::-1]), 'ratio': (1.0, 1.0),
+                          'flip_p': 0.5, 'jitter_p': 0.0, 'gray_p': 0.0}   # --mirror; no colour augmentation
+
+def m2clip_release_preset(dataset: str = 'k400', **overrides) -> ExperimentConfig:
+    "M2-CLIP's public release on Kinetics-400: frame-level CLIP ViT-B/16, 12 × 384 adapters, 2 GPUs × 36, 12 epochs."
+    if dataset != 'k400':
+        raise ValueError(f"dataset={dataset!r}: the M2-CLIP release preset mirrors the release's Kinetics-400 run only; use "
+                         f"dataset='k400' (paper_preset(protocol, dataset, method='m2clip') trains M2-CLIP on other datasets)")
+    batch = M2CLIP_RELEASE_GPUS * M2CLIP_RELEASE_PER_GPU
+    train = TrainConfig(epochs=12, warmup_epochs=2, lr=M2CLIP_RELEASE_BLR * batch / 256, lr_min_ratio=0.0,
+                        weight_decay=1e-2, betas=(0.9, 0.999), eps=1e-8, batch_size=batch, micro_batch=M2CLIP_RELEASE_PER_GPU,
+                        grad_clip=None, amp='fp16', drop_last=False, num_workers=16)
+    cfg = dict(protocol='supervised', dataset=dataset, method='m2clip', peft=method_peft('m2clip'), consistency=False,
+               template='A video of {}', backbone='clip-b16', num_frames=8, input_size=224, views=(3, 3),
+               augment=dict(M2CLIP_RELEASE_AUGMENT), nproc=M2CLIP_RELEASE_GPUS, train=train,
+               out_dir=f'runs/supervised_{dataset}_m2clip_release')
+    cfg.update(overrides)
+    return ExperimentConfig(**cfg)
+
 # %% ../nbs/14_presets.ipynb #3cbd0d1b
 SYNTHETIC_PEFT = {   # PEFT preset → overrides for the 4-block, width-128 tiny ViCLIP: every method in all 4 blocks, 65–73k weights
     'msta': dict(dims=32, layers=(1, 4)), 'msta_only_video': dict(dims=32, layers=(1, 4)),
@@ -288,11 +314,21 @@ def coerce_param(name, value, annotation: str):
     return value
 
 # %% ../nbs/14_presets.ipynb #0295d77b
+PRESETS = ('paper', 'synthetic', 'm2clip-release')   # paper_preset, synthetic_preset, m2clip_release_preset
+
 def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', method: str = 'msta+consistency',
-                       shots: int = 2, split: int = 1, **params) -> ExperimentConfig:
+                       shots: int = 2, split: int = 1, preset: str | None = None, **params) -> ExperimentConfig:
     "The checked `ExperimentConfig` of a run's parameters (None: the preset's value). Nothing runs before this passes."
     check_choice('protocol', protocol, PROTOCOLS); check_choice('method', method, METHOD_CHOICES)
     check_choice('dataset', dataset, ('synthetic', *DATASETS))
+    if preset is None: preset = 'synthetic' if dataset == 'synthetic' else 'paper'
+    check_choice('preset', preset, PRESETS)
+    if preset == 'm2clip-release' and (protocol, dataset, method) != ('supervised', 'k400', 'm2clip'):
+        raise ValueError(f"preset='m2clip-release' is M2-CLIP's supervised Kinetics-400 run: pass protocol='supervised', "
+                         f"dataset='k400' and method='m2clip' (got {protocol!r}, {dataset!r}, {method!r})")
+    if (preset == 'synthetic') != (dataset == 'synthetic'):
+        raise ValueError(f"preset={preset!r} does not fit dataset={dataset!r}: 'synthetic' is the synthetic world's preset; "
+                         "'paper' and 'm2clip-release' are for real datasets")
     shots, split = coerce_param('shots', shots, 'int'), coerce_param('split', split, 'int')
     routes = {**{f.name: ('peft', f.type) for f in fields(PeftConfig) if f.name != 'method'},
               **{f.name: ('train', f.type) for f in fields(TrainConfig)},
@@ -304,8 +340,9 @@ def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', me
                              f"(fields of ExperimentConfig, TrainConfig and PeftConfig)")
         where, ann = routes[name]
         if value is not None: over[where][name] = coerce_param(name, value, str(ann))
-    preset = (synthetic_preset(protocol, method, shots=shots, split=split) if dataset == 'synthetic'
-              else paper_preset(protocol, dataset, shots=shots, split=split, method=method))
-    cfg = ExperimentConfig(**{**preset.__dict__, **over['top'], 'peft': replace(preset.peft, **over['peft']),
-                              'train': replace(preset.train, **over['train'])})
+    base = (synthetic_preset(protocol, method, shots=shots, split=split) if preset == 'synthetic'
+            else m2clip_release_preset(dataset) if preset == 'm2clip-release'
+            else paper_preset(protocol, dataset, shots=shots, split=split, method=method))
+    cfg = ExperimentConfig(**{**base.__dict__, **over['top'], 'peft': replace(base.peft, **over['peft']),
+                              'train': replace(base.train, **over['train'])})
     return check_ranges(cfg)
