@@ -207,7 +207,7 @@ class MSTALayer(nn.Module):
         return self.dropout(z)
 
     def video_branch(self, x, grid):
-        "A^v_l: `x` = LN(X_{l-1}) `[B, 1 + h·w·T, D]` → `[B, 1 + h·w·T, D]`."
+        "A^v_l (Eq. 11–12): `x` = LN₁(X_{l-1}) `[B, 1 + h·w·T, D]` → `[B, 1 + h·w·T, D]`."
         z = self.adapter_layer(F.relu(self.video_down(x)))
         s = self.video_up_spatial(z)
         if self.video_up_temporal is None: return s
@@ -216,7 +216,7 @@ class MSTALayer(nn.Module):
         return torch.cat([s[:, :1], t], 1)
 
     def text_branch(self, x):
-        "A^t_l: `x` = LN(W_{l-1}) `[N, L, D]` → `[N, L, D]`."
+        "A^w_l (Eq. 13): `x` = LN₁(W_{l-1}) `[N, L, D]` → `[N, L, D]`."
         return self.text_up(self.adapter_layer(F.relu(self.text_down(x))))
 
     def parallel(self, block, x, branch):
