@@ -86,7 +86,7 @@ def main():
     ceiling = collect_runs(f'{a.out}_ceiling') if Path(f'{a.out}_ceiling').exists() else None
     if ceiling is not None and len(ceiling):
         print(f"\nceiling: supervised full fine-tuning for {a.ceiling_epochs} epochs: " +
-              ', '.join(f"{t:.1f}% (train {tr:.1f}%)" for t, tr in zip(ceiling.top1, ceiling.get('train_top1', ceiling.top1))))
+              ', '.join(f"{t:.1f}%" for t in ceiling.top1))
     for name, ok, figures in soundness_checks(runs, ceiling=ceiling):
         print(f"  [{'pass' if ok else 'FAIL' if ok is False else 'n/a '}] {name}: {figures}")
     print(f"\nruns: {len(runs)} in {a.out}; not started (budget): {skipped}; this call {time.time() - t0:.0f} s")
