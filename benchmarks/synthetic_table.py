@@ -82,11 +82,11 @@ def main():
     for protocol, t in synthetic_tables(a.out, world.heldout).items():
         print(f"\n### {protocol}" + {'fewshot': ' (K = 2)', 'base2novel': ' (16 shots per base class)'}.get(protocol, ''))
         print(t.to_markdown(index=False))
-    print('\nsoundness of the test-bed:')
     ceiling = collect_runs(f'{a.out}_ceiling') if Path(f'{a.out}_ceiling').exists() else None
     if ceiling is not None and len(ceiling):
         print(f"\nceiling: supervised full fine-tuning for {a.ceiling_epochs} epochs: " +
               ', '.join(f"{t:.1f}%" for t in ceiling.top1))
+    print('\nsoundness of the test-bed:')
     for name, ok, figures in soundness_checks(runs, ceiling=ceiling):
         print(f"  [{'pass' if ok else 'FAIL' if ok is False else 'n/a '}] {name}: {figures}")
     print(f"\nruns: {len(runs)} in {a.out}; not started (budget): {skipped}; this call {time.time() - t0:.0f} s")
