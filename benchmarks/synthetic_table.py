@@ -83,6 +83,8 @@ def main():
         print(f"\n### {protocol}" + {'fewshot': ' (K = 2)', 'base2novel': ' (16 shots per base class)'}.get(protocol, ''))
         print(t.to_markdown(index=False))
     ceiling = collect_runs(f'{a.out}_ceiling') if Path(f'{a.out}_ceiling').exists() else None
+    if ceiling is not None and len(ceiling):                    # only the runs of the schedule asked for
+        ceiling = ceiling[ceiling.run.map(lambda r: Path(r).name.startswith(f'supervised_full_{a.ceiling_epochs}epochs_'))]
     if ceiling is not None and len(ceiling):
         print(f"\nceiling: supervised full fine-tuning for {a.ceiling_epochs} epochs: " +
               ', '.join(f"{t:.1f}%" for t in ceiling.top1))
