@@ -36,13 +36,17 @@ FIRST = len(MAIN_GRID)                 # the main rows of every protocol run fir
 
 
 def jobs(seeds, protocols):
-    out = []
-    for rank, (protocol, method, backbone) in enumerate(GRID):
-        if protocol not in protocols: continue
-        for seed in (seeds[:1] if method == 'zero-shot' else seeds):
-            out.append((rank >= FIRST, rank if rank >= FIRST else PROTOCOLS.index(protocol), seed, rank,
-                        (protocol, SHOTS[protocol], method, backbone, seed)))
-    return [j[-1] for j in sorted(out)]
+    """(protocol, shots, method, backbone, seed) in running order: each protocol's main rows seed by seed (so every
+    protocol has a full first seed before any gets a third), then the other rows one row at a time, all its seeds."""
+    def runs(row, seed_list):
+        protocol, method, backbone = row
+        return [(protocol, SHOTS[protocol], method, backbone, s) for s in seed_list
+                if method != 'zero-shot' or s == seeds[0]]           # zero-shot trains nothing: one run
+    main = [(p, m, b) for p, m, b in MAIN_GRID if p in protocols]
+    rest = [(p, m, b) for p, m, b in GRID[FIRST:] if p in protocols]
+    order = sorted(main, key=lambda row: PROTOCOLS.index(row[0]))
+    return ([job for p in PROTOCOLS for s in seeds for row in order if row[0] == p for job in runs(row, [s])] +
+            [job for row in rest for job in runs(row, seeds)])
 
 
 def run_name(protocol, shots, method, backbone, seed) -> str:
