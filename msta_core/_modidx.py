@@ -130,6 +130,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '', 'git_url
                                                                                                    'msta_core/classifier.py'),
                                       'msta_core.classifier.VideoTextClassifier.forward': ( 'classifier.html#videotextclassifier.forward',
                                                                                             'msta_core/classifier.py'),
+                                      'msta_core.classifier.VideoTextClassifier.packing': ( 'classifier.html#videotextclassifier.packing',
+                                                                                            'msta_core/classifier.py'),
                                       'msta_core.classifier.VideoTextClassifier.predictor': ( 'classifier.html#videotextclassifier.predictor',
                                                                                               'msta_core/classifier.py'),
                                       'msta_core.classifier.VideoTextClassifier.targets': ( 'classifier.html#videotextclassifier.targets',
