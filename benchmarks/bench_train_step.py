@@ -203,8 +203,11 @@ def main():
     for k in ('8', '1'):
         msta, floor, tfloor = f'msta_{k}_12', f'backprop_{k}', f'textfloor_{k}'
         fwd, bwd, text = flop_parts(scaled_block(int(k), c.vision_layers), c, len(pk), keys)
-        print(f"  blocks {k}–12, in multiply-adds: the text branch (packed) is {text / (a.batch * (fwd + bwd)):.1%} of "
-              f"{floor}'s video work at batch {a.batch}; ≤ 5% needs a batch ≥ {math.ceil(text / (0.05 * (fwd + bwd)))}")
+        L = int(ends.max())
+        padded = flop_parts(scaled_block(int(k), c.vision_layers), c, a.classes * L, (L + 1) / 2)[2]
+        print(f"  blocks {k}–12, in multiply-adds: the text branch is {text / (a.batch * (fwd + bwd)):.1%} of {floor}'s "
+              f"video work at batch {a.batch} (padded prompts: {padded / (a.batch * (fwd + bwd)):.1%}); ≤ 5% needs a "
+              f"batch ≥ {math.ceil(text / (0.05 * (fwd + bwd)))} (padded: {math.ceil(padded / (0.05 * (fwd + bwd)))})")
         if t(msta) and t(floor):
             print(f"  {msta}: {t(msta) / t(floor):.2f}× {floor} (packed prompts)"
                   + (f", padded: {t(msta + '_padded') / t(floor):.2f}×" if t(msta + '_padded') else ''))
