@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .tokenizer import tokenize
-from .viclip import ViCLIP
+from .viclip import ViCLIP, PackedPrompts
 from .adapters import apply_peft, adapters_disabled, peft_method
 from .losses import TEMPLATE, TAU, LAMBDA_CONS, FrozenTextTargets, class_prompts, msta_loss
 
@@ -41,10 +41,11 @@ def description_targets(model: ViCLIP, descriptions, **kw) -> FrozenTextTargets:
 class VideoTextClassifier(nn.Module):
     "ViCLIP (+ PEFT) classifying clips against class-name prompts; `forward(batch)` returns the Eq. 16 loss and its parts."
     def __init__(self, model: ViCLIP, class_names: Sequence[str], template: str = TEMPLATE, tau: float = TAU,
-                 lambda_cons: float = LAMBDA_CONS, targets: FrozenTextTargets | None = None):
+                 lambda_cons: float = LAMBDA_CONS, targets: FrozenTextTargets | None = None, packed: bool = True):
         super().__init__()
         self.model, self.class_names, self.template = model, list(class_names), template
         self.tau, self.lambda_cons = tau, lambda_cons
+        self.packed = packed                                    # class prompts as one packed sequence (False: a padded batch)
         self.register_buffer('prompt_tokens', self.tokens(self.class_names), persistent=False)
         if targets is not None and len(targets) != len(self.class_names):
             raise ValueError(f"{len(targets)} description targets for {len(self.class_names)} classes")
@@ -62,15 +63,24 @@ class VideoTextClassifier(nn.Module):
             if blk.adapter is not None or any(p.requires_grad for p in blk.parameters()): return i
         return len(te.transformer.resblocks)
 
+    def packing(self) -> PackedPrompts:
+        "The class prompts' packed layout (`02_viclip`), built once on the prompts' device."
+        pk = getattr(self, '_packing', None)
+        if pk is None or pk.device != self.prompt_tokens.device: self._packing = pk = PackedPrompts(self.prompt_tokens)
+        return pk
+
     def class_features(self) -> torch.Tensor:
         "Text features of the class prompts (trainable branch), reusing the cached frozen prefix."
-        te, tokens = self.model.text_encoder, self.model.text_encoder.trim(self.prompt_tokens)
-        start = self.text_start()
-        if start == 0: return te(tokens)
-        p = getattr(self, '_prefix', None)
-        if p is None or p[0] != start or p[1].device != tokens.device:
-            with torch.no_grad(): self._prefix = p = (start, te.blocks(te.embed(tokens), 0, start))
-        return te.head(te.blocks(p[1], start), tokens)
+        te, start = self.model.text_encoder, self.text_start()
+        pk = self.packing() if self.packed else None
+        tokens = None if self.packed else te.trim(self.prompt_tokens)
+        if start == 0: return pk.encode(te) if self.packed else te(tokens)
+        p = getattr(self, '_prefix', None)                      # (start, the frozen blocks' output, its layout)
+        if p is None or p[0] != start or p[2] is not pk or p[1].device != self.prompt_tokens.device:
+            with torch.no_grad():
+                x = te.blocks(pk.embed(te), 0, start, packing=pk) if self.packed else te.blocks(te.embed(tokens), 0, start)
+            self._prefix = p = (start, x, pk)
+        return pk.encode(te, start, p[1]) if self.packed else te.head(te.blocks(p[1], start), tokens)
 
     @property
     def targets(self) -> FrozenTextTargets | None:

@@ -19,7 +19,7 @@ from .core import UnsafeFileError, is_torchscript, load_tensors
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config',
            'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer',
            'TextTransformer', 'ViCLIP', 'read_key_list', 'CheckpointError', 'resize_temporal_embedding',
-           'resize_text_positions', 'load_state_dict_strict', 'load_viclip', 'inflate_weight',
+           'resize_text_positions', 'load_state_dict_strict', 'load_viclip', 'PackedPrompts', 'inflate_weight',
            'clip_to_viclip_state_dict', 'load_openai_clip']
 
 # %% ../nbs/02_viclip.ipynb #3311fad6
@@ -92,6 +92,7 @@ class Attention(nn.Module):
     def __init__(self, d_model: int, n_head: int, causal: bool = False):
         super().__init__()
         self.n_head, self.causal = n_head, causal
+        self.packing = None                                  # a `PackedPrompts` while the text tower runs packed prompts
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
         self.out_proj = nn.Linear(d_model, d_model)
@@ -100,7 +101,8 @@ class Attention(nn.Module):
     def forward(self, x):                                    # x: [B, L, D]
         B, L, D = x.shape
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).view(B, L, 3, self.n_head, D // self.n_head).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)   # [B, H, L, D/H]
+        if self.packing is not None: y = self.packing.attention(q, k, v)       # one packed sequence, see below
+        else: y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)   # [B, H, L, D/H]
         return self.out_proj(y.transpose(1, 2).reshape(B, L, D))
 
 class ResidualAttentionBlock(nn.Module):
@@ -184,9 +186,14 @@ class TextTransformer(nn.Module):
     def embed(self, tokens):
         return self.token_embedding(tokens) + self.positional_embedding[:tokens.shape[1]]
 
-    def blocks(self, x, start: int = 0, end: int | None = None):
-        "Run blocks `start..end-1` (0-based) on `x`."
-        for blk in self.transformer.resblocks[start:end]: x = blk(x)
+    def blocks(self, x, start: int = 0, end: int | None = None, packing=None):
+        "Run blocks `start..end-1` (0-based) on `x` (`[1, N, D]` laid out by `packing`, a `PackedPrompts`, if given)."
+        blocks = self.transformer.resblocks[start:end]
+        for blk in blocks: blk.attn.packing = packing               # only attention mixes tokens: only it needs the layout
+        try:
+            for blk in blocks: x = blk(x)
+        finally:
+            for blk in blocks: blk.attn.packing = None
         return x
 
     def head(self, x, tokens):
@@ -319,6 +326,55 @@ def _build_and_load(sd: dict, cfg: ViCLIPConfig, where: str) -> ViCLIP:
     model = model.to_empty(device='cpu')
     load_state_dict_strict(model, sd, where)
     return model.eval()
+
+# %% ../nbs/02_viclip.ipynb #507f6f81
+class PackedPrompts:
+    "Prompt tokens `[C, L]` as one sequence `[1, N]`: the shared prefix once, then each prompt's tokens up to its end-of-text, grouped by length."
+    def __init__(self, tokens: torch.Tensor):
+        rows, ends = tokens.tolist(), (tokens.argmax(-1) + 1).tolist()   # a prompt ends at its first end-of-text token
+        P = 0                                                          # the shared prefix; every prompt keeps its end-of-text
+        while P < min(ends) - 1 and all(r[P] == rows[0][P] for r in rows): P += 1
+        ids, pos, eot, self.groups = rows[0][:P], list(range(P)), [0] * len(rows), []   # groups: (prompts n, length s)
+        for c in sorted(range(len(rows)), key=lambda c: ends[c]):      # by length; in class order within a length
+            ids += rows[c][P:ends[c]]; pos += range(P, ends[c]); eot[c] = len(ids) - 1
+            s = ends[c] - P
+            if self.groups and self.groups[-1][1] == s: self.groups[-1] = (self.groups[-1][0] + 1, s)
+            else: self.groups.append((1, s))
+        dev, self.prefix = tokens.device, P
+        self.ids, self.pos, self.eot = (torch.tensor(v, dtype=torch.long, device=dev) for v in (ids, pos, eot))
+        self.masks = [torch.ones(s, P + s, dtype=torch.bool, device=dev).tril(P) for _, s in self.groups]
+
+    def __len__(self) -> int: return self.ids.numel()
+
+    @property
+    def device(self) -> torch.device: return self.ids.device
+
+    def embed(self, te: TextTransformer) -> torch.Tensor:
+        "Token plus positional embeddings of the packed tokens, `[1, N, D]`."
+        return (te.token_embedding(self.ids) + te.positional_embedding[self.pos])[None]
+
+    def attention(self, q, k, v):
+        "Causal attention within each prompt of the packed sequence: `q, k, v` `[1, H, N, d]` → `[1, H, N, d]`."
+        P = self.prefix
+        kp, vp = k[:, :, :P], v[:, :, :P]
+        out = [F.scaled_dot_product_attention(q[:, :, :P], kp, vp, is_causal=True)] if P else []
+        o = P
+        for (n, s), mask in zip(self.groups, self.masks):
+            group = lambda t: t[0, :, o:o + n * s].unflatten(1, (n, s)).transpose(0, 1)   # [n, H, s, d]
+            kk = torch.cat([kp.expand(n, -1, -1, -1), group(k)], 2)                      # [n, H, P + s, d]
+            vv = torch.cat([vp.expand(n, -1, -1, -1), group(v)], 2)
+            y = F.scaled_dot_product_attention(group(q), kk, vv, attn_mask=mask)         # [n, H, s, d]
+            out.append(y.transpose(0, 1).flatten(1, 2)[None])
+            o += n * s
+        return torch.cat(out, 2)
+
+    def head(self, te: TextTransformer, x: torch.Tensor) -> torch.Tensor:
+        "The features `[C, embed_dim]` at each prompt's end-of-text, in the prompts' order."
+        return te.ln_final(x[0, self.eot]) @ te.text_projection
+
+    def encode(self, te: TextTransformer, start: int = 0, x: torch.Tensor | None = None) -> torch.Tensor:
+        "The text features of the prompts; from block `start` on, given that block's input `x` (as `blocks` makes it)."
+        return self.head(te, te.blocks(self.embed(te) if x is None else x, start, packing=self))
 
 # %% ../nbs/02_viclip.ipynb #6b10359d
 def inflate_weight(w2d: torch.Tensor, time_dim: int, center: bool = True) -> torch.Tensor:
