@@ -1,74 +1,283 @@
-"""Throughput of the video data path (`msta_core.video`): decode, decode + augment, DataLoader.
+"""Video input, side by side: clips/s per core of 8-frame TSN training clips at 224², our pipeline
+(several configurations) beside the input pipelines of ViFi-CLIP and ST-Adapter, in one run, on the
+same files, with the same frames.
 
-Writes two test videos into a temporary folder with PyAV (64 frames of panning blocky noise, H.264:
-320x240 read at 224², and 64x64 read at 64²), then prints clips/s of 8-frame TSN clips
+Test videos, made here (kept with --videos DIR and reused on the next run):
+  raw         10 s at 30 fps, H.264 as downloaded videos come (libx264 defaults: crf 23, a key frame
+              every 250 frames, B-frames): 1280x720 from bigbuckbunny.mp4 and 640x360 from bikes.mp4
+              (the real clips of `reference_data('real_videos')`, looped), or panning texture when
+              those clips are absent;
+  re-encoded  each raw video through data_prep/resize_videos.py as a user runs it (short side 320):
+              with its defaults ('re'), and with --gop 16 ('re-gop16').
+Sampling: 8 frames, one per segment (TSN, `tsn_indices`); every configuration gets the same frame
+indices (one seeded generator per round). Per worker: one process, one torch thread, one decoder
+thread; clips/s is the best of --rounds rounds of the same work.
 
-  - per worker (one process, torch with one thread, one decoder thread) for decord and PyAV:
-    decode only, and decode + training augmentation (`train_transform`), best of 5 rounds;
-  - through a `DataLoader` with 2 workers (batch 8, backend 'auto' = decord for mp4).
+Configurations
+  ours                      read_clip (decord) + train_transform: what VideoDataset does per clip
+  ours, short side 256      the same, frames scaled by the decoder (read_clip(short_side=256))
+  ours, torchcodec [256]    the same with backend='torchcodec' (optional: pip install torchcodec + FFmpeg libraries)
+  ours, PyAV                read_clip(backend='pyav')
+  ours, crop in the worker  the worker decodes and crops to 224² (uint8); flip, colour jitter, grayscale and
+                            normalisation left to the training device, on the batch: the CPU side of that arrangement
+  ours, frame cache         VideoDataset(cache_frames=True) after the first epoch: index the cached frames + augment
+  ViFi-CLIP (anchor)        its datasets/pipeline.py train pipeline: file read into memory, decord reader,
+                            each sampled frame by random access, mmcv-style Resize(-1, 256) (cv2 bilinear),
+                            MultiScaleCrop, Resize 224², Flip, per-frame PIL ColorJitter p=0.8, GrayScale p=0.2,
+                            Normalize (numpy/cv2)
+  ST-Adapter (anchor)       its video_dataset/dataset.py training path: file read into memory, PyAV decodes
+                            every frame, sampled frames to RGB, float normalise, random resized crop
+                            (scale 0.08-1, bicubic), mirror
+  torchcodec CUDA           decode on the GPU + augment there (clips/s per GPU), where a GPU and torchcodec are
 
-Usage: python benchmarks/bench_video.py [--seconds 2.5] [--frames 64]
+Usage: python benchmarks/bench_video.py [--seconds 3] [--rounds 5] [--videos DIR] [--only re-gop16] [--clock cpu] [--loader]
 """
-import argparse, sys, tempfile, time
+import argparse, importlib.util, io, os, random, shutil, sys, tempfile, time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 try:
     import msta_core  # noqa: F401
 except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(REPO))
 
 import av
+import decord
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from msta_core.video import IMAGENET_MEAN_STD, num_frames, read_clip, train_transform, tsn_indices
+from msta_core.core import reference_data
+from torchvision.transforms import v2
 
-T = 8
+from msta_core.video import IMAGENET_MEAN_STD, check_clip, read_clip, torchcodec_status, train_transform, tsn_indices
+
+T, SIZE, SHORT, SECONDS, FPS = 8, 224, 256, 10, 30
+GOALS = dict(clips_per_core=25.0, vs_anchor=2.0)
+try:
+    import cv2
+    cv2.setNumThreads(1)
+except ImportError:
+    cv2 = None
 
 
-def write_noise_video(path, width, height, frames=64, block=8, seed=0):
-    "Blocky random texture panned 2 px per frame, H.264 (libx264) in mp4."
+# ---------------------------------------------------------------------------------------------- test videos
+def _source_frames(name: str, width: int, height: int, n: int):
+    "`n` RGB frames `height`x`width` from a real clip (looped, scaled to cover, centre-cropped), or None."
+    real = reference_data('real_videos')
+    if real is None or not (real / name).exists(): return None
+    with av.open(str(real / name)) as c:
+        src = [f for f in c.decode(video=0)]
+    sw, sh = src[0].width, src[0].height
+    s = max(width / sw, height / sh)
+    cw, ch = max(width, round(sw * s / 2) * 2), max(height, round(sh * s / 2) * 2)
+    x, y = (cw - width) // 2, (ch - height) // 2
+    out = []
+    for i in range(n):
+        img = src[i % len(src)].to_ndarray(format='rgb24', width=cw, height=ch)
+        out.append(np.ascontiguousarray(img[y:y + height, x:x + width]))
+    return out
+
+
+def _texture_frames(width: int, height: int, n: int, seed: int = 0):
+    "Fallback content: blocky random texture panned 2 px per frame."
     rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (height // block + 1, (width + 2 * frames) // block + 1, 3), dtype=np.uint8)
-    texture = small.repeat(block, 0).repeat(block, 1)
+    small = rng.integers(0, 256, (height // 8 + 1, (width + 2 * n) // 8 + 1, 3), dtype=np.uint8)
+    tex = small.repeat(8, 0).repeat(8, 1)
+    return [np.ascontiguousarray(tex[:height, 2 * i:2 * i + width]) for i in range(n)]
+
+
+def write_raw_video(path: Path, frames):
+    "Encode like a downloaded video: libx264 with its defaults (crf 23, preset medium, keyint 250, B-frames)."
+    h, w = frames[0].shape[:2]
     with av.open(str(path), 'w') as c:
-        s = c.add_stream('libx264', rate=25)
-        s.width, s.height, s.pix_fmt = width, height, 'yuv420p'
-        for i in range(frames):
-            img = np.ascontiguousarray(texture[:height, 2 * i:2 * i + width])
+        s = c.add_stream('libx264', rate=FPS)
+        s.width, s.height, s.pix_fmt = w, h, 'yuv420p'
+        for img in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(img, format='rgb24')): c.mux(p)
         for p in s.encode(): c.mux(p)
-    return path
 
 
-def rate(fn, seconds, rounds=5):
-    """Calls/s of `fn`: the best of `rounds` rounds of the same work (the same number of calls, torch
-    re-seeded, so the same frames and the same random augmentations), about `seconds / rounds` each.
-    The best round is the one least disturbed by other load on the machine."""
-    torch.manual_seed(0)
-    t0 = time.perf_counter(); fn(); fn(); warm = (time.perf_counter() - t0) / 2
+def make_videos(folder: Path, log=print) -> dict:
+    "The raw and re-encoded test videos in `folder` (made once): {label: path}."
+    raw, n = folder / 'raw', SECONDS * FPS
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, src, (w, h) in [('bbb_1280x720.mp4', 'bigbuckbunny.mp4', (1280, 720)),
+                              ('bikes_640x360.mp4', 'bikes.mp4', (640, 360))]:
+        if (raw / name).exists(): continue
+        frames = _source_frames(src, w, h, n)
+        if frames is None:
+            log(f"  {src} not found (python data_prep/fetch_splits.py fetches it): panning texture instead")
+            frames = _texture_frames(w, h, n, seed=len(name))
+        log(f"  encoding {name} ({n} frames)...")
+        write_raw_video(raw / name, frames)
+    spec = importlib.util.spec_from_file_location('resize_videos', REPO / 'data_prep' / 'resize_videos.py')
+    rv = importlib.util.module_from_spec(spec); spec.loader.exec_module(rv)
+    for label, gop in [('re', None), ('re-gop16', 16)]:
+        stats = rv.resize_tree(raw, folder / label, workers=1, log=None, gop=gop)
+        if stats['failed']: raise RuntimeError(f"resize_videos.py failed: {stats['failed']}")
+        if stats['resized']: log(f"  resize_videos.py{' --gop 16' if gop else ''}: {stats['resized']} videos ({stats['backend']})")
+    videos = {}
+    for label in ('raw', 're', 're-gop16'):
+        for p in sorted((folder / label).glob('*.mp4')): videos[f"{label} {p.stem.split('_')[0]}"] = p
+    return videos
+
+
+def describe(path: Path) -> str:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        keys = sum(1 for p in c.demux(s) if p.is_keyframe and p.size)
+        return (f"{s.codec_context.width}x{s.codec_context.height}, {s.frames} frames at {float(s.average_rate):g} fps, "
+                f"{keys} key frames, {path.stat().st_size / 2**20:.2f} MiB")
+
+
+# ---------------------------------------------------------------------------------------------- our pipeline
+TFM = train_transform(SIZE, *IMAGENET_MEAN_STD)
+
+
+# the worker's share when flip, colour jitter, grayscale and normalisation run on the batch, on the training device:
+# the random crop to SIZE² (uint8), so that clips of any stored size stack into one batch
+CROP = v2.Compose([check_clip, v2.RandomResizedCrop(SIZE, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), antialias=True)])
+
+
+def ours(backend='decord', short_side=None, augment=TFM):
+    def run(path, g):
+        return augment(read_clip(path, lambda n: tsn_indices(n, T, g), backend=backend, short_side=short_side))
+    return run
+
+
+def ours_cached(path, short_side=None):
+    "VideoDataset(cache_frames=True) after the first epoch: the whole video decoded once, uint8, in memory."
+    frames = read_clip(path, lambda n: torch.arange(n), short_side=short_side).contiguous()
+    return lambda _path, g: TFM(frames[tsn_indices(len(frames), T, g)])
+
+
+# ---------------------------------------------------------------------------------------------- ViFi-CLIP's pipeline
+def _resize(img, w, h):
+    "mmcv.imresize(img, (w, h), interpolation='bilinear'): cv2.resize, or PIL's bilinear where cv2 is absent."
+    if cv2 is not None: return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    from PIL import Image
+    return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+
+
+def vifi_clip():
+    "ViFi-CLIP's train pipeline (datasets/build.py + datasets/pipeline.py), with our TSN indices for SampleFrames."
+    import torchvision
+    from PIL import Image
+    jitter = torchvision.transforms.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+    gray = torchvision.transforms.Grayscale(num_output_channels=3)
+    mean = np.array([123.675, 116.28, 103.53], np.float64).reshape(1, -1)
+    stdinv = 1 / np.array([58.395, 57.12, 57.375], np.float64).reshape(1, -1)
+    scales, fixed = (1, .875, .75, .66), 5
+
+    def run(path, g):
+        vr = decord.VideoReader(io.BytesIO(Path(path).read_bytes()), num_threads=1)        # DecordInit
+        inds = tsn_indices(len(vr), T, g).numpy()                                           # SampleFrames
+        frames = {i: vr[i].asnumpy() for i in np.unique(inds)}                              # DecordDecode
+        imgs = [frames[i] for i in inds]
+        del vr
+        h, w = imgs[0].shape[:2]                                                            # Resize(-1, 256)
+        f = SHORT / min(h, w)
+        w, h = int(w * f + 0.5), int(h * f + 0.5)
+        imgs = [_resize(im, w, h) for im in imgs]
+        base = min(h, w)                                                                    # MultiScaleCrop
+        sizes = [int(base * s) for s in scales]
+        cands = [[cw, ch] for i, ch in enumerate(sizes) for j, cw in enumerate(sizes) if abs(i - j) <= 1]
+        crop = random.choice(cands)
+        crop = [SIZE if abs(c - SIZE) < 3 else c for c in crop]
+        cw, ch = crop
+        ws, hs = (w - cw) // 4, (h - ch) // 4
+        x, y = random.choice([(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)][:fixed])
+        imgs = [im[y:y + ch, x:x + cw] for im in imgs]
+        imgs = [_resize(im, SIZE, SIZE) for im in imgs]                                     # Resize(224, 224)
+        if np.random.rand() < 0.5:                                                          # Flip (mmcv.imflip_)
+            imgs = [cv2.flip(im, 1, im) if cv2 is not None else np.ascontiguousarray(im[:, ::-1]) for im in imgs]
+        if random.random() < 0.8:                                                           # ColorJitter, per frame
+            imgs = [np.asarray(jitter(Image.fromarray(im))) for im in imgs]
+        if random.random() < 0.2:                                                           # GrayScale
+            imgs = [np.asarray(gray(Image.fromarray(im))) for im in imgs]
+        out = np.empty((len(imgs), SIZE, SIZE, 3), np.float32)                              # Normalize
+        for i, im in enumerate(imgs): out[i] = im
+        for im in out:
+            if cv2 is not None: cv2.subtract(im, mean, im); cv2.multiply(im, stdinv, im)
+            else: im -= mean; im *= stdinv
+        return torch.from_numpy(np.transpose(out, (0, 3, 1, 2)))                            # FormatShape, ToTensor
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- ST-Adapter's pipeline
+def _st_crop_params(height, width, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    "SlowFast's _get_param_spatial_crop, which ST-Adapter's random_resized_crop uses."
+    import math
+    for _ in range(10):
+        area = height * width
+        target = random.uniform(*scale) * area
+        aspect = math.exp(random.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return random.randint(0, height - h), random.randint(0, width - w), h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio): w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio): h, w = height, int(round(height * max(ratio)))
+    else: w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def st_adapter():
+    "ST-Adapter's VideoDataset training path (random_resized_crop, bicubic, mirror), with our TSN indices."
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711])
+
+    def run(path, g):
+        container = av.open(io.BytesIO(Path(path).read_bytes()))
+        container.streams.video[0].thread_count = 1
+        frames = {}
+        for frame in container.decode(video=0): frames[frame.pts] = frame
+        container.close()
+        frames = [frames[k] for k in sorted(frames)]
+        idx = tsn_indices(len(frames), T, g).tolist()
+        x = torch.as_tensor(np.stack([frames[i].to_rgb().to_ndarray() for i in idx])).float() / 255.
+        x = ((x - mean) / std).permute(3, 0, 1, 2)                                          # C, T, H, W
+        i, j, h, w = _st_crop_params(x.shape[2], x.shape[3])
+        x = F.interpolate(x[:, :, i:i + h, j:j + w], size=(SIZE, SIZE), mode='bicubic', align_corners=False)
+        if torch.rand(1).item() < 0.5: x = x.flip(dims=(-1,))
+        return x
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- torchcodec on CUDA
+def torchcodec_cuda():
+    from torchcodec.decoders import VideoDecoder
+    def run(path, g):
+        dec = VideoDecoder(str(path), device='cuda', seek_mode='exact')
+        x = TFM(dec.get_frames_at(tsn_indices(len(dec), T, g).tolist()).data)
+        torch.cuda.synchronize()
+        return x
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+def rate(fn, path, seconds, rounds, clock=time.perf_counter):
+    """Clips/s of `fn(path, g)`: the best of `rounds` rounds of the same work (same calls, every seed reset,
+    so the same frames and the same augmentations), about `seconds / rounds` each. `clock=time.process_time`
+    counts this process's CPU time (all its threads) instead of the wall clock: steadier on a busy machine."""
+    def one_round(calls):
+        g = torch.Generator().manual_seed(0)
+        torch.manual_seed(0); random.seed(0); np.random.seed(0)
+        t0 = clock()
+        for _ in range(calls): fn(path, g)
+        return clock() - t0
+    warm = one_round(1)
     calls = max(2, round(seconds / rounds / warm))
-    best = float('inf')
-    for _ in range(rounds):
-        torch.manual_seed(0)
-        t0 = time.perf_counter()
-        for _ in range(calls): fn()
-        best = min(best, time.perf_counter() - t0)
-    return calls / best
+    return calls / min(one_round(calls) for _ in range(rounds))
 
 
-class TSNClips(torch.utils.data.Dataset):
-    def __init__(self, path, size, length=64):
-        self.path, self.length = path, length
-        self.tfm = train_transform(size, *IMAGENET_MEAN_STD)
-    def __len__(self): return self.length
-    def __getitem__(self, i):
-        return self.tfm(read_clip(self.path, lambda n: tsn_indices(n, T)))
-
-
-def loader_rate(path, size, workers=2, batch_size=8, length=96):
-    dl = torch.utils.data.DataLoader(TSNClips(path, size, length), batch_size=batch_size, num_workers=workers)
-    it = iter(dl)
+def loader_rate(path, workers=2, batch_size=8, length=64):
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self): return length
+        def __getitem__(self, i):
+            return TFM(read_clip(path, lambda n: tsn_indices(n, T, torch.Generator().manual_seed(i))))
+    it = iter(torch.utils.data.DataLoader(Clips(), batch_size=batch_size, num_workers=workers))
     next(it)  # workers started and warm
     t0, n = time.perf_counter(), 0
     for b in it: n += len(b)
@@ -76,29 +285,95 @@ def loader_rate(path, size, workers=2, batch_size=8, length=96):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--seconds', type=float, default=2.5, help='time per measurement (split into 5 rounds)')
-    ap.add_argument('--frames', type=int, default=64, help='frames in each test video')
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split('\n', 1)[1])
+    ap.add_argument('--seconds', type=float, default=3.0, help='time per measurement, split into the rounds')
+    ap.add_argument('--rounds', type=int, default=5)
+    ap.add_argument('--videos', type=Path, default=None, help='folder for the test videos (kept, reused); default: a temporary one')
+    ap.add_argument('--only', nargs='*', default=None, help="video labels to measure, e.g. 're-gop16 bbb' (default: all)")
+    ap.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                    help="'cpu': clips per second of this process's CPU time, for a machine busy with other work")
+    ap.add_argument('--loader', action='store_true', help='also a DataLoader with 2 workers on the re-encoded videos')
     args = ap.parse_args()
-    torch.manual_seed(0)
     torch.set_num_threads(1)  # what a DataLoader worker gets
-    print(f"torch {torch.__version__}, PyAV {av.__version__}, {T}-frame TSN clips, "
-          f"videos of {args.frames} frames (H.264 mp4)")
-    with tempfile.TemporaryDirectory() as d:
-        cases = [(write_noise_video(Path(d) / 'noise_320x240.mp4', 320, 240, args.frames), 224),
-                 (write_noise_video(Path(d) / 'noise_64x64.mp4', 64, 64, args.frames), 64)]
-        print(f"\nper worker (1 process, 1 torch thread, 1 decoder thread), clips/s:")
-        print(f"{'video':>10} {'out':>5} {'backend':>7} {'decode':>8} {'decode+augment':>15}")
-        for path, size in cases:
-            n = num_frames(path)
-            tfm = train_transform(size, *IMAGENET_MEAN_STD)
-            for backend in ('decord', 'pyav'):
-                dec = rate(lambda: read_clip(path, tsn_indices(n, T), backend=backend), args.seconds)
-                aug = rate(lambda: tfm(read_clip(path, tsn_indices(n, T), backend=backend)), args.seconds)
-                print(f"{path.stem[6:]:>10} {size:>4}² {backend:>7} {dec:8.1f} {aug:15.1f}")
-        print(f"\nDataLoader, 2 workers, batch 8, backend 'auto', decode+augment, clips/s (after the first batch):")
-        for path, size in cases:
-            print(f"{path.stem[6:]:>10} {size:>4}² {loader_rate(path, size):8.1f}")
+    tc_why = torchcodec_status()
+    tc_cuda_why = tc_why or (None if torch.cuda.is_available() else 'no CUDA device')
+    print(f"torch {torch.__version__}, decord {decord.__version__}, PyAV {av.__version__}, "
+          f"torchcodec {'absent: ' + tc_why if tc_why else __import__('torchcodec').__version__}, "
+          f"OpenCV {cv2.__version__ if cv2 else 'absent (the ViFi-CLIP resize uses PIL bilinear instead)'}, "
+          f"ffmpeg program {'on PATH' if shutil.which('ffmpeg') else 'absent (resize_videos.py uses PyAV)'}")
+    print(f"{T}-frame TSN clips at {SIZE}²; per worker: 1 process, 1 torch thread, 1 decoder thread; "
+          f"best of {args.rounds} rounds, ~{args.seconds:g} s per measurement, {args.clock} clock; load average at start "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+    tmp = None if args.videos else tempfile.TemporaryDirectory()
+    folder = args.videos or Path(tmp.name)
+    print(f"\ntest videos in {folder}:")
+    videos = make_videos(folder)
+    if args.only: videos = {k: v for k, v in videos.items() if any(o in k for o in args.only)}
+    for label, p in videos.items(): print(f"  {label:<16} {p.parent.name}/{p.name}: {describe(p)}")
+    if not videos: sys.exit(f"no test video matches --only {' '.join(args.only)}")
+
+    configs = [('ours', 'decord', lambda p: ours()),
+               ('ours, short side 256', 'decord', lambda p: ours(short_side=SHORT)),
+               ('ours, torchcodec', 'torchcodec', lambda p: ours('torchcodec')),
+               ('ours, torchcodec, short side 256', 'torchcodec', lambda p: ours('torchcodec', SHORT)),
+               ('ours, PyAV', 'PyAV', lambda p: ours('pyav')),
+               ('ours, crop in the worker, rest of the augmentation on the training device', 'decord', lambda p: ours(augment=CROP)),
+               ('ours, crop in the worker, rest of the augmentation on the training device', 'torchcodec', lambda p: ours('torchcodec', augment=CROP)),
+               ('ours, frame cache (cache_frames=True, after the first epoch)', 'in memory', ours_cached),
+               ('ViFi-CLIP (anchor)', 'decord', lambda p: vifi_clip()),
+               ('ST-Adapter (anchor)', 'PyAV, every frame', lambda p: st_adapter()),
+               ('torchcodec CUDA, augment on the GPU (per GPU)', 'torchcodec CUDA', lambda p: torchcodec_cuda())]
+    results, skipped = {}, {}
+    print("\nmeasuring (clips/s):")
+    for name, dec, make in configs:
+        why = tc_cuda_why if dec == 'torchcodec CUDA' else tc_why if dec == 'torchcodec' else None
+        if why: skipped[(name, dec)] = why; continue
+        row = results[(name, dec)] = {}
+        for label, path in videos.items():
+            row[label] = rate(make(path), path, args.seconds, args.rounds,
+                              time.process_time if args.clock == 'cpu' else time.perf_counter)
+        print(f"  {name} [{dec}]: " + ", ".join(f"{l} {v:.1f}" for l, v in row.items()), flush=True)
+
+    labels = list(videos)
+    vifi, st = results[('ViFi-CLIP (anchor)', 'decord')], results[('ST-Adapter (anchor)', 'PyAV, every frame')]
+    span = lambda xs: f"{min(xs):.2f}–{max(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+    print(f"\n| configuration | decoder | " + " | ".join(labels) + " | × ViFi-CLIP | × ST-Adapter |")
+    print("|---|---|" + "---:|" * (len(labels) + 2))
+    for (name, dec), row in results.items():
+        print(f"| {name} | {dec} | " + " | ".join(f"{row[l]:.1f}" for l in labels) +
+              f" | {span([row[l] / vifi[l] for l in labels])} | {span([row[l] / st[l] for l in labels])} |")
+    for (name, dec), why in skipped.items():
+        print(f"| {name} | {dec} | " + " | ".join('—' for _ in labels) + f" | not measured: {why} | |")
+    print("(clips/s per core, except the CUDA row; × columns: the range over the videos of this row's clips/s "
+          "over the anchor's on the same video)")
+
+    # the project's goals, checked on this run: full training pipelines in the worker (decode + augment)
+    full = {k: v for k, v in results.items() if k[0].startswith('ours') and 'worker' not in k[0] and 'cache' not in k[0]}
+    re_labels = [l for l in labels if l.startswith('re')]
+    print(f"\nGoals (the project's; the figures are this run's). Judged on the complete per-clip pipelines "
+          f"(decode + augment in the worker), worst video of each group:")
+    if re_labels and full:
+        best = max(full, key=lambda k: min(full[k][l] for l in re_labels))
+        worst = min(full[best][l] for l in re_labels)
+        print(f"  goal: ≥ {GOALS['clips_per_core']:g} clips/s per core at {SIZE}² on re-encoded 10 s / 30 fps videos — "
+              f"best: {best[0]} [{best[1]}], {worst:.1f} on its worst re-encoded video: "
+              f"{'met' if worst >= GOALS['clips_per_core'] else 'not met'}")
+        for label_set, what in [(re_labels, 're-encoded')] + ([(labels, 'all')] if labels != re_labels else []):
+            for anchor, ref in [('ViFi-CLIP', vifi), ('ST-Adapter', st)]:
+                k = max(full, key=lambda k: min(full[k][l] / ref[l] for l in label_set))
+                x = min(full[k][l] / ref[l] for l in label_set)
+                print(f"  goal: ≥ {GOALS['vs_anchor']:g}× the {anchor} pipeline ({what} videos) — best: {k[0]} [{k[1]}], "
+                      f"{x:.2f}× on its worst video: {'met' if x >= GOALS['vs_anchor'] else 'not met'}")
+    else:
+        print("  (no re-encoded video measured: --only left them out)")
+
+    if args.loader and re_labels:
+        print(f"\nDataLoader, 2 workers, batch 8, ours (decord), decode + augment, clips/s after the first batch:")
+        for l in re_labels: print(f"  {l:<16} {loader_rate(videos[l]):8.1f}")
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+    if tmp: tmp.cleanup()
 
 
 if __name__ == '__main__':

@@ -26,7 +26,7 @@ class VideoDataset(Dataset):
     def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, mean=(0.485, 0.456, 0.406),
                  std=(0.229, 0.224, 0.225), mode: str = 'train', num_clips: int = 1, num_crops: int = 1,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,
-                 cache_frames: bool = False):
+                 cache_frames: bool = False, short_side: int | None = None):
         if mode not in ('train', 'test'): raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         if backend == 'decord':                                          # check the files' kinds before any work
             odd = [s.path for s in split.samples if Path(s.path).suffix.lower() in PYAV_ONLY_SUFFIXES]
@@ -36,15 +36,16 @@ class VideoDataset(Dataset):
         self.num_clips, self.num_crops, self.max_retries = num_clips, num_crops, max_retries
         self.transform = transform or (train_transform(size, mean, std) if mode == 'train'
                                        else test_transform(size, mean, std, num_crops=num_crops))
-        self.size, self.cache_frames, self._frames = size, cache_frames, {}
+        self.size, self.cache_frames, self._frames, self.short_side = size, cache_frames, {}, short_side
 
     def __len__(self): return len(self.split)
 
     def _read(self, path, indices: Callable) -> torch.Tensor:
         "Frames `indices(n)` of `path`: decoded now, or with `cache_frames` decoded whole once per process and kept."
-        if not self.cache_frames: return read_clip(path, indices, backend=self.backend)
+        read = lambda idx: read_clip(path, idx, backend=self.backend, short_side=self.short_side)
+        if not self.cache_frames: return read(indices)
         if path not in self._frames:
-            self._frames[path] = read_clip(path, lambda n: torch.arange(n), backend=self.backend).contiguous()
+            self._frames[path] = read(lambda n: torch.arange(n)).contiguous()
         frames = self._frames[path]                                      # uint8 [F, 3, H, W]
         return frames[indices(len(frames))]
 

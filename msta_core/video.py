@@ -4,6 +4,7 @@
 
 # %% ../nbs/03_video.ipynb #d1ae6dfd
 from __future__ import annotations
+import functools
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -15,9 +16,10 @@ from torchvision.transforms import v2
 from .viclip import IMAGENET_MEAN, IMAGENET_STD, CLIP_MEAN, CLIP_STD
 
 # %% auto #0
-__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'Indices', 'DEFAULT_VIEWS', 'ZERO_SHOT_VIEWS', 'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD',
-           'VideoReadError', 'num_frames', 'read_clip', 'segment_indices', 'tsn_indices', 'center_indices',
-           'multiview_indices', 'check_clip', 'train_transform', 'ThreeCrop', 'test_transform']
+__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'DEFAULT_VIEWS', 'ZERO_SHOT_VIEWS',
+           'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD', 'VideoReadError', 'num_frames', 'read_clip', 'resized_hw',
+           'torchcodec_status', 'segment_indices', 'tsn_indices', 'center_indices', 'multiview_indices', 'check_clip',
+           'train_transform', 'ThreeCrop', 'test_transform']
 
 # %% ../nbs/03_video.ipynb #e8cd122f
 class VideoReadError(RuntimeError):
@@ -30,6 +32,7 @@ class VideoReadError(RuntimeError):
 # %% ../nbs/03_video.ipynb #79c309d6
 PYAV_ONLY_SUFFIXES = {'.mpg', '.mpeg', '.vob', '.wmv', '.asf'}  # decord's get_batch returns wrong frames here
 BACKENDS = ('auto', 'decord', 'pyav')
+OPTIONAL_BACKENDS = ('torchcodec',)  # installed separately: see 'Optional: torchcodec' below
 
 Indices = Union[Sequence[int], torch.Tensor, Callable[[int], Union[Sequence[int], torch.Tensor]]]
 
@@ -58,8 +61,10 @@ def _resolve_indices(indices: Indices, n: int, path: Path) -> torch.Tensor:
 def _decord_num_frames(path: Path, num_threads: int) -> int:
     return len(decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads))
 
-def _decord_read(path: Path, indices: Indices, num_threads: int) -> torch.Tensor:
-    vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
+def _decord_read(path: Path, indices: Indices, num_threads: int, short_side: int | None = None) -> torch.Tensor:
+    size = _target_size(path, short_side) if short_side else None   # None: frames as stored
+    vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads,
+                            **({} if size is None else dict(height=size[0], width=size[1])))
     idx = _resolve_indices(indices, len(vr), path)
     wanted, inverse = torch.unique(idx, return_inverse=True)  # decode each frame once, in order
     frames = torch.from_numpy(vr.get_batch(wanted.tolist()).asnumpy())  # [F, H, W, C]
@@ -82,7 +87,9 @@ def _pyav_num_frames(path: Path, num_threads: int) -> int:
     with container:  # the header's count when there is one (MPEG-PS and ASF have none): else count
         return stream.frames or sum(1 for _ in container.decode(stream))
 
-def _pyav_read(path: Path, indices: Indices, num_threads: int) -> torch.Tensor:
+def _pyav_read(path: Path, indices: Indices, num_threads: int, short_side: int | None = None) -> torch.Tensor:
+    size = _target_size(path, short_side) if short_side else None
+    hw = {} if size is None else dict(height=size[0], width=size[1])
     container, stream = _pyav_open(path, num_threads)
     with container:
         n = stream.frames or _pyav_num_frames(path, num_threads)
@@ -90,7 +97,7 @@ def _pyav_read(path: Path, indices: Indices, num_threads: int) -> torch.Tensor:
         wanted, inverse = torch.unique(idx, return_inverse=True)
         wanted_set, last, frames, decoded = set(wanted.tolist()), wanted[-1].item(), {}, 0
         for frame in container.decode(stream):  # frame by frame from the start: slow but always right
-            if decoded in wanted_set: frames[decoded] = torch.from_numpy(frame.to_ndarray(format='rgb24'))
+            if decoded in wanted_set: frames[decoded] = torch.from_numpy(frame.to_ndarray(format='rgb24', **hw))
             decoded += 1
             if decoded > last: break
     if len(frames) < len(wanted_set):  # the header promised more frames than the stream holds
@@ -98,19 +105,23 @@ def _pyav_read(path: Path, indices: Indices, num_threads: int) -> torch.Tensor:
     return torch.stack([frames[i] for i in wanted.tolist()])[inverse]
 
 # %% ../nbs/03_video.ipynb #492735d9
-def _decode(path, backend: str, decord_fn, pyav_fn):
-    "Run `decord_fn(path)` and/or `pyav_fn(path)` as `backend` says; any decoder failure -> `VideoReadError`."
-    if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+def _decode(path, backend: str, decord_fn, pyav_fn, torchcodec_fn=None):
+    "Run `decord_fn(path)` and/or `pyav_fn(path)` (or `torchcodec_fn`) as `backend` says; any decoder failure -> `VideoReadError`."
+    if backend not in BACKENDS + OPTIONAL_BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS + OPTIONAL_BACKENDS}, got {backend!r}")
+    if backend == 'torchcodec' and torchcodec_status() is not None:   # the machine's fault, not the file's
+        raise ImportError(f"backend='torchcodec' is not usable here ({torchcodec_status()}); `pip install torchcodec` "
+                          f"needs FFmpeg's shared libraries (e.g. `apt-get install ffmpeg`). decord, the default, needs neither.")
     path = Path(path)
     if backend == 'decord' and path.suffix.lower() in PYAV_ONLY_SUFFIXES:
         raise ValueError(f"backend='decord' returns wrong frames for {path.suffix} files ({path}); "
                          f"use backend='auto' (PyAV for {sorted(PYAV_ONLY_SUFFIXES)}, decord for the rest) or 'pyav'")
     _check_file(path)
     if backend == 'auto': tries = ['PyAV'] if path.suffix.lower() in PYAV_ONLY_SUFFIXES else ['decord', 'PyAV']
-    else: tries = ['decord' if backend == 'decord' else 'PyAV']
-    reasons = []
+    else: tries = [{'decord': 'decord', 'pyav': 'PyAV', 'torchcodec': 'torchcodec'}[backend]]
+    reasons, fns = [], {'decord': decord_fn, 'PyAV': pyav_fn, 'torchcodec': torchcodec_fn}
     for name in tries:
-        try: return (decord_fn if name == 'decord' else pyav_fn)(path)
+        try: return fns[name](path)
         except _CallerError as e: raise e.error from None  # bad indices: the caller's fault, not the file's
         # Whatever a decoder raises on a damaged file (DECORDError, which is no RuntimeError; PyAV's FFmpegError
         # family; UnicodeDecodeError from mangled tags; AttributeError or MemoryError from a broken header)
@@ -126,17 +137,65 @@ def _first_line(e: BaseException) -> str:
 def num_frames(path, backend: str = 'auto', num_threads: int = 1) -> int:
     "Number of frames of the video at `path` (as the chosen decoder counts them)."
     return _decode(path, backend, lambda p: _decord_num_frames(p, num_threads),
-                   lambda p: _pyav_num_frames(p, num_threads))
+                   lambda p: _pyav_num_frames(p, num_threads), lambda p: _torchcodec_num_frames(p, num_threads))
 
-def read_clip(path, indices: Indices, backend: str = 'auto', num_threads: int = 1) -> torch.Tensor:
+def read_clip(path, indices: Indices, backend: str = 'auto', num_threads: int = 1,
+              short_side: int | None = None) -> torch.Tensor:
     """Decode frames `indices` (a sequence, a tensor of any shape, or a function of the frame count)
     of the video at `path`: uint8 RGB `indices.shape + [C, H, W]`, e.g. `[T, C, H, W]`.
-    `backend`: 'auto' (decord, PyAV for MPEG-PS/ASF containers or when decord fails), 'decord' or 'pyav'
-    ('decord' refuses MPEG-PS/ASF files, whose frames it gets wrong).
+    `backend`: 'auto' (decord, PyAV for MPEG-PS/ASF containers or when decord fails), 'decord', 'pyav'
+    or 'torchcodec' (optional) ('decord' refuses MPEG-PS/ASF files, whose frames it gets wrong).
+    `short_side`: the decoder scales frames whose shorter side is longer down to it (aspect kept).
     Unreadable videos raise `VideoReadError`; indices outside the video raise `ValueError`."""
-    frames = _decode(path, backend, lambda p: _decord_read(p, indices, num_threads),
-                     lambda p: _pyav_read(p, indices, num_threads))
+    frames = _decode(path, backend, lambda p: _decord_read(p, indices, num_threads, short_side),
+                     lambda p: _pyav_read(p, indices, num_threads, short_side),
+                     lambda p: _torchcodec_read(p, indices, num_threads, short_side))
     return frames.movedim(-1, -3)  # [..., H, W, C] -> [..., C, H, W], a view (channels-last memory)
+
+# %% ../nbs/03_video.ipynb #b595155f
+@functools.lru_cache(maxsize=1 << 16)
+def _stored_hw(path: str, mtime_ns: int) -> tuple[int, int]:
+    "Height and width of the video stream, from the container header (cached: a dataset reads each file again and again)."
+    container, stream = _pyav_open(Path(path), 1)
+    with container: return stream.codec_context.height, stream.codec_context.width
+
+def resized_hw(h: int, w: int, short_side: int | None) -> tuple[int, int]:
+    "`(H, W)` with the shorter side scaled down to `short_side` as `v2.Resize(short_side)` computes it; never enlarged."
+    if short_side is None or min(h, w) <= short_side: return h, w
+    return (short_side, int(short_side * w / h)) if h <= w else (int(short_side * h / w), short_side)
+
+def _target_size(path: Path, short_side: int) -> tuple[int, int] | None:
+    "The size to decode `path` at, or None for its stored size."
+    h, w = _stored_hw(str(path), path.stat().st_mtime_ns)
+    size = resized_hw(h, w, short_side)
+    return None if size == (h, w) else size
+
+@functools.cache
+def _torchcodec():
+    "torchcodec's decoder and resize transform, or why they cannot be loaded (imported once, on first use)."
+    try:
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+        return (VideoDecoder, Resize), None
+    except Exception as e:  # not installed (ImportError), or no FFmpeg libraries it can load (RuntimeError)
+        return None, _first_line(e)
+
+def torchcodec_status() -> str | None:
+    "None if `backend='torchcodec'` works on this machine, else the reason it does not."
+    return _torchcodec()[1]
+
+def _torchcodec_open(path: Path, num_threads: int, size=None):
+    (VideoDecoder, Resize), _ = _torchcodec()
+    return VideoDecoder(str(path), dimension_order='NHWC', num_ffmpeg_threads=num_threads, seek_mode='exact',
+                        transforms=None if size is None else [Resize(list(size))])
+
+def _torchcodec_num_frames(path: Path, num_threads: int) -> int: return len(_torchcodec_open(path, num_threads))
+
+def _torchcodec_read(path: Path, indices: Indices, num_threads: int, short_side: int | None = None) -> torch.Tensor:
+    dec = _torchcodec_open(path, num_threads, _target_size(path, short_side) if short_side else None)
+    idx = _resolve_indices(indices, len(dec), path)
+    wanted, inverse = torch.unique(idx, return_inverse=True)
+    return dec.get_frames_at(wanted.tolist()).data[inverse]  # idx.shape + [H, W, C]
 
 # %% ../nbs/03_video.ipynb #16c33cf5
 def segment_indices(num_frames: int, offsets: torch.Tensor) -> torch.Tensor:

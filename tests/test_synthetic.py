@@ -1,6 +1,6 @@
 """Slower checks of the synthetic world and of data_prep's video scripts: determinism across runs,
 resuming after a crash, decodability with decord, and the CLIs."""
-import importlib.util, json, subprocess, sys
+import importlib.util, json, shutil, subprocess, sys
 from pathlib import Path
 
 import decord
@@ -211,6 +211,32 @@ def test_resize_videos(tmp_path):
     assert again['skipped'] == 2 and again['resized'] == 0
     assert rv.out_size(640, 480, 320) == (426, 320) and rv.out_size(480, 640, 320) == (320, 426)
     assert rv.out_size(300, 200, 320) == (300, 200)
+
+
+@pytest.mark.parametrize('backend', ['pyav', 'ffmpeg'])
+def test_resize_videos_gop(tmp_path, backend):
+    "`gop=8`: a key frame every 8 frames, small videos re-encoded too; without it the encoder's default, small ones copied."
+    if backend == 'ffmpeg' and not shutil.which('ffmpeg'): pytest.skip('no ffmpeg program on PATH')
+    import av
+    rv = load_script('resize_videos')
+    frames = render_clip('circle', 'red', 'growing', np.random.default_rng(0), 64, 36)
+    (tmp_path / 'src').mkdir()
+    (tmp_path / 'src' / 'big.mp4').write_bytes(encode_mp4(frames, fps=8))                      # 64x64, 36 frames
+    (tmp_path / 'src' / 'small.mp4').write_bytes(encode_mp4(np.ascontiguousarray(frames[:, :32, :32]), fps=8))
+    def keyframes(path):
+        with av.open(str(path)) as c: return [i for i, f in enumerate(c.decode(video=0)) if f.key_frame]
+    for gop in (8, None):
+        dst = tmp_path / f'dst{gop}'
+        stats = rv.resize_tree(tmp_path / 'src', dst, short=32, workers=1, backend=backend, log=None, gop=gop)
+        assert stats['resized'] == 2 and not stats['failed']
+        assert decord.VideoReader(str(dst / 'big.mp4'))[0].shape == (32, 32, 3)
+        if gop:
+            for name in ('big.mp4', 'small.mp4'):                    # no stretch longer than 8 frames without one
+                k = keyframes(dst / name)
+                assert k[0] == 0 and max(np.diff(k + [36])) <= 8, (name, k)
+        else:
+            assert keyframes(dst / 'big.mp4') == [0]
+            assert (dst / 'small.mp4').read_bytes() == (tmp_path / 'src' / 'small.mp4').read_bytes()   # copied
 
 
 @pytest.mark.parametrize('script', ['make_synthetic', 'fetch_splits', 'resize_videos', 'make_splits'])

@@ -160,3 +160,16 @@ def test_reading_inside_dataloader_workers():
 
 def test_pytest_does_not_collect_test_transform():
     assert mv.test_transform.__test__ is False
+
+
+@needs_real
+@pytest.mark.skipif(mv.torchcodec_status() is not None, reason=f"torchcodec not usable here: {mv.torchcodec_status()}")
+@pytest.mark.parametrize('path', REAL, ids=lambda p: p.name)
+def test_torchcodec_agrees_with_decord_on_real_footage(path):
+    n = mv.num_frames(path, backend='decord')
+    assert mv.num_frames(path, backend='torchcodec') == n
+    idx = torch.cat([mv.center_indices(n, 8), mv.tsn_indices(n, 8, torch.Generator().manual_seed(0)), torch.tensor([0, n - 1])])
+    assert torch.equal(mv.read_clip(path, idx, backend='torchcodec'), mv.read_clip(path, idx, backend='decord'))
+    small = mv.read_clip(path, idx, backend='torchcodec', short_side=96)
+    assert small.shape[-2:] == mv.read_clip(path, idx, backend='decord', short_side=96).shape[-2:]
+    assert min(small.shape[-2:]) == 96
