@@ -6,7 +6,8 @@
 from __future__ import annotations
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, replace
+import difflib
+from dataclasses import dataclass, asdict, replace, field
 from pathlib import Path
 
 import torch
@@ -19,30 +20,63 @@ from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 from .clip import frames_to_video, video_to_frames
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_METHODS', 'PeftConfig', 'get_peft_config', 'GradScale',
-           'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer',
-           'PeftMethod', 'BlockLayerMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA',
-           'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'M2CLIPMethod',
-           'apply_peft', 'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict',
-           'save_peft', 'load_peft', 'merge_lora']
+__all__ = ['METHODS', 'PEFT_FAMILIES', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_BUILDERS', 'Method', 'canonical_name',
+           'PeftConfig', 'upgrade_peft_dict', 'get_peft_config', 'GradScale', 'scale_grad', 'tokens_to_video',
+           'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer', 'PeftMethod', 'BlockLayerMethod', 'ZeroShot',
+           'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer',
+           'AdaptFormer', 'STAdapterMethod', 'M2CLIPMethod', 'apply_peft', 'peft_method', 'remove_peft',
+           'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft', 'merge_lora']
+
+# %% ../nbs/06_adapters.ipynb #14aa0d67
+@dataclass(frozen=True)
+class Method:
+    "One entry of `METHODS`: the adapter code it runs, whether it trains with the consistency constraint, and how."
+    peft: str                                      # its PEFT family (`PeftConfig.method`), one of PEFT_FAMILIES
+    consistency: bool                              # the consistency constraint (Eq. 14-16) on, unless a run says otherwise
+    about: str                                     # one line: what it is
+    options: dict = field(default_factory=dict)    # PeftConfig options that differ from the family's defaults
+
+METHODS = {   # name -> Method; the order is the paper's row order in the results tables
+    'msta+consistency': Method('msta', True, "the paper's method: MSTA (Eq. 7-13) trained with the consistency constraint"),
+    'msta':             Method('msta', False, "MSTA without the consistency constraint"),
+    'msta-only-video':  Method('msta', True, "Table 6(a): MSTA in the video encoder only", dict(towers=('video',))),
+    'msta-only-text':   Method('msta', True, "Table 6(a): MSTA in the text encoder only", dict(towers=('text',))),
+    'msta-no-shared':   Method('msta', True, "Table 6(a): MSTA without the adapter layer shared by both encoders",
+                               dict(shared=False)),
+    'lora':             Method('lora', False, "LoRA (Hu et al.): low-rank updates of the attention weights"),
+    'adaptformer':      Method('adaptformer', False, "AdaptFormer (Chen et al.): a scaled bottleneck beside each block's MLP"),
+    'st-adapter':       Method('st-adapter', False, "ST-Adapter (Pan et al.): a bottleneck around a depthwise temporal "
+                               "convolution, video encoder only"),
+    'm2clip':           Method('m2clip', False, "M2-CLIP (AAAI 2024): TED-Adapter, text adapters and its four-head "
+                               "objective (06b_m2clip)"),
+    'full':             Method('full', False, "full fine-tuning: every backbone weight trains"),
+    'zero-shot':        Method('zero-shot', False, "the pre-trained backbone as it is: nothing trains"),
+}
+PEFT_FAMILIES = ('zero-shot', 'full', 'msta', 'lora', 'adaptformer', 'st-adapter', 'm2clip')   # PeftConfig.method
+
+def canonical_name(name: str, choices, what: str = 'method') -> str:
+    "`name` if it is one of `choices`, or the hyphenated name an older underscored spelling stands for; else an error."
+    if name in choices: return name
+    if isinstance(name, str) and (new := name.replace('_', '-')) in choices: return new   # 'st_adapter' -> 'st-adapter'
+    near = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
+    raise ValueError(f"{what}={name!r} is not valid: {hint}choose one of {list(choices)}")
 
 # %% ../nbs/06_adapters.ipynb #38fbde77
-METHODS = ('zero_shot', 'full', 'msta', 'lora', 'adaptformer', 'st_adapter', 'm2clip')
-
 METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, per method
-    'zero_shot':   dict(dims=0, alpha=0.0, towers=()),
+    'zero-shot':   dict(dims=0, alpha=0.0, towers=()),
     'full':        dict(dims=0, alpha=0.0, towers=('video', 'text')),
     'msta':        dict(dims=128, alpha=0.005, layers=(8, 12), towers=('video', 'text'), dropout=0.1),  # the authors' runs
     'lora':        dict(dims=8, alpha=1.0, towers=('video', 'text'), dropout=0.0),        # s = lora_alpha / r = 1
     'adaptformer': dict(dims=64, alpha=0.1, towers=('video', 'text'), dropout=0.1),       # AdaptFormer's video setting
-    'st_adapter':  dict(dims=384, alpha=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
+    'st-adapter':  dict(dims=384, alpha=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
     'm2clip':      dict(dims=384, alpha=1.0, towers=('video', 'text'), dropout=0.0),      # M2-CLIP's 12×384 release (06b_m2clip)
 }
 
 @dataclass
 class PeftConfig:
     "A parameter-efficient method for ViCLIP and its options (`None`: the method's default, see `METHOD_DEFAULTS`)."
-    method: str = 'msta'               # one of METHODS
+    method: str = 'msta'               # its PEFT family: one of PEFT_FAMILIES (older spellings such as 'st_adapter' read)
     dims: int | None = None            # bottleneck width d (MSTA, AdaptFormer, ST-Adapter) or LoRA rank r
     alpha: float | None = None         # scale α of the adapter branch (LoRA: s in ΔW = s·BA)
     layers: tuple | None = None        # (start, end), 1-based, inclusive; () or None after resolution = every block
@@ -64,8 +98,7 @@ class PeftConfig:
     train_token_embedding: bool = False  # Table 5's 124.3M counts ViCLIP without its token embedding
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"Unknown PEFT method {self.method!r}; choose one of {METHODS}")
+        self.method = canonical_name(self.method, PEFT_FAMILIES, 'method')
         for k, v in METHOD_DEFAULTS[self.method].items():
             if getattr(self, k) is None: setattr(self, k, v)
         if self.dropout is None: self.dropout = 0.0
@@ -77,10 +110,10 @@ class PeftConfig:
                              f"both included, like ADAPTER_START/ADAPTER_END), or None for every block")
         if bad := set(self.towers) - {'video', 'text'}:
             raise ValueError(f"towers={self.towers!r}: unknown {sorted(bad)}; use ('video', 'text'), ('video',) or ('text',)")
-        if self.method in ('msta', 'lora', 'adaptformer', 'st_adapter', 'm2clip'):
+        if self.method in ('msta', 'lora', 'adaptformer', 'st-adapter', 'm2clip'):
             if not self.towers: raise ValueError(f"{self.method} needs at least one tower; got towers=()")
             if self.dims < 1: raise ValueError(f"dims={self.dims}: the bottleneck width / rank must be >= 1")
-        if self.method == 'st_adapter' and 'text' in self.towers:
+        if self.method == 'st-adapter' and 'text' in self.towers:
             raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
         if self.method == 'm2clip' and set(self.towers) != {'video', 'text'}:
             raise ValueError(f"towers={self.towers!r}: M2-CLIP adapts both encoders (TED-Adapter and text adapters); use ('video', 'text')")
@@ -104,31 +137,26 @@ class PeftConfig:
         start, end = self.layers or (1, n_layers)
         return list(range(start, min(end, n_layers) + 1))
 
+def upgrade_peft_dict(d: dict) -> dict:
+    "A `PeftConfig` as saved (`asdict`) by this or an earlier version, in today's names: `PeftConfig(**upgrade_peft_dict(d))`."
+    d = dict(d)
+    if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], PEFT_FAMILIES)   # 'st_adapter' -> 'st-adapter'
+    return d
+
 # %% ../nbs/06_adapters.ipynb #b7cba92c
-PEFT_PRESETS = {
-    'zero_shot':        PeftConfig('zero_shot'),
-    'full':             PeftConfig('full'),
-    'msta':             PeftConfig('msta', dims=128, alpha=0.005, layers=(8, 12)),   # logs: every authors' run, 1.744M
-    'msta_table1_b2n':  PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 1, base-to-novel
-    'msta_table5':      PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 5 (K-400 supervised): 8.7M
-    'msta_k400':        PeftConfig('msta', dims=128, alpha=0.001, layers=(1, 12)),   # Table 1, K-400 zero-/few-shot
-    'msta_only_text':   PeftConfig('msta', towers=('text',)),                        # Table 6(a), logs' settings
-    'msta_only_video':  PeftConfig('msta', towers=('video',)),
-    'msta_no_shared':   PeftConfig('msta', shared=False),
-    'lora_table5':      PeftConfig('lora', dims=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
-    'adaptformer_table5': PeftConfig('adaptformer', dims=256),                       # 7,885,824 ≈ Table 5's 7.9M
-    'st_adapter':       PeftConfig('st_adapter'),                                    # ST-Adapter ViT-B/16, 12 × 384
-    'm2clip':           PeftConfig('m2clip'),                                        # M2-CLIP's release, 12 × 384 (06b_m2clip)
+PEFT_PRESETS = {   # every method's PEFT config (METHODS), then the settings of the paper's tables
+    **{name: PeftConfig(m.peft, **m.options) for name, m in METHODS.items()},
+    'msta-table1-b2n':    PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 1, base-to-novel
+    'msta-table5':        PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 5 (K-400 supervised): 8.7M
+    'msta-k400':          PeftConfig('msta', dims=128, alpha=0.001, layers=(1, 12)),   # Table 1, K-400 zero-/few-shot
+    'lora-table5':        PeftConfig('lora', dims=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
+    'adaptformer-table5': PeftConfig('adaptformer', dims=256),                         # 7,885,824 ≈ Table 5's 7.9M
 }
 
 def get_peft_config(config: str | PeftConfig | None = None, **overrides) -> PeftConfig:
-    "A preset by name, a `PeftConfig`, or `PeftConfig(**overrides)` when `config` is None."
+    "A preset by name (a method of `METHODS` or a table's setting), a `PeftConfig`, or `PeftConfig(**overrides)` when `config` is None."
     if config is None: return PeftConfig(**overrides)
-    if isinstance(config, str):
-        if config not in PEFT_PRESETS:
-            raise ValueError(f"Unknown PEFT preset {config!r}; choose one of {sorted(PEFT_PRESETS)}, "
-                             f"or pass method=... (one of {METHODS})")
-        config = PEFT_PRESETS[config]
+    if isinstance(config, str): config = PEFT_PRESETS[canonical_name(config, PEFT_PRESETS, 'PEFT preset')]
     return replace(config, **overrides)
 
 # %% ../nbs/06_adapters.ipynb #3d9e2cd8
@@ -389,8 +417,8 @@ def M2CLIPMethod(mc: ViCLIPConfig, cfg: PeftConfig) -> PeftMethod:
     from msta_core.m2clip import M2CLIP
     return M2CLIP(mc, cfg)
 
-PEFT_METHODS = {'zero_shot': ZeroShot, 'full': FullFineTune, 'msta': MSTA, 'lora': LoRA,
-                'adaptformer': AdaptFormer, 'st_adapter': STAdapterMethod, 'm2clip': M2CLIPMethod}
+PEFT_BUILDERS = {'zero-shot': ZeroShot, 'full': FullFineTune, 'msta': MSTA, 'lora': LoRA,   # family -> its class
+                 'adaptformer': AdaptFormer, 'st-adapter': STAdapterMethod, 'm2clip': M2CLIPMethod}
 
 # %% ../nbs/06_adapters.ipynb #8830ea21
 def apply_peft(model: ViCLIP, config: PeftConfig | str | None = None, **overrides) -> ViCLIP:
@@ -399,7 +427,7 @@ def apply_peft(model: ViCLIP, config: PeftConfig | str | None = None, **override
         raise ValueError(f"this model already has a PEFT method ({model.peft.config.method}); call remove_peft(model) first")
     cfg = get_peft_config(config, **overrides)
     ref = model.vision_encoder.conv1.weight
-    with torch.device(ref.device): method = PEFT_METHODS[cfg.method](model.config, cfg)
+    with torch.device(ref.device): method = PEFT_BUILDERS[cfg.method](model.config, cfg)
     model.peft = method.to(ref.dtype).train(model.training)       # same mode as the model (dropout)
     for block, fn in method.slots(model): block.adapter = fn
     train = {id(p) for p in method.trainable_parameters(model)}
@@ -473,7 +501,7 @@ def load_peft(model: ViCLIP, path) -> ViCLIP:
     if (not isinstance(obj, dict) or not isinstance(obj.get('peft_config'), dict) or not isinstance(obj.get('state_dict'), dict)
             or not all(torch.is_tensor(v) for v in obj['state_dict'].values())):
         raise ValueError(f"{path} is not an adapter file: expected {{'peft_config', 'state_dict'}} as written by save_peft")
-    try: cfg = PeftConfig(**obj['peft_config'])                         # everything checked before the model is touched
+    try: cfg = PeftConfig(**upgrade_peft_dict(obj['peft_config']))                         # everything checked before the model is touched
     except TypeError as e: raise ValueError(f"{path}: its peft_config is not one this version knows ({e})") from None
     fresh = getattr(model, 'peft', None) is None
     if not fresh and model.peft.config != cfg:

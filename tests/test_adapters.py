@@ -11,7 +11,7 @@ from msta_core.viclip import ViCLIP, get_config
 
 ADAPTED = [dict(method='msta', layers=(1, 2)), dict(method='msta', layers=(2, 2), shared=False, temporal='sequential'),
            dict(method='msta', layers=(1, 2), towers=('text',)), dict(method='lora', dims=4),
-           dict(method='adaptformer', dims=8), dict(method='st_adapter', dims=8, st_position='both')]
+           dict(method='adaptformer', dims=8), dict(method='st-adapter', dims=8, st_position='both')]
 
 
 def tiny(seed=0, **overrides):
@@ -152,7 +152,7 @@ def test_temporal_patch_embedding_grid(inputs):
     "ViCLIP with a 2-frame patch kernel has T' = 2 time steps: the temporal convolution follows the grid it is given."
     m = apply_peft(tiny(kernel_size=2), method='msta', layers=(1, 2))
     assert outputs(m, inputs)[0].shape == (2, 32)
-    m = apply_peft(tiny(kernel_size=2), method='st_adapter', dims=8)
+    m = apply_peft(tiny(kernel_size=2), method='st-adapter', dims=8)
     assert outputs(m, inputs)[0].shape == (2, 32)
 
 
