@@ -107,6 +107,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '', 'git_url
                                     'msta_core.adapters._all_blocks': ('adapters.html#_all_blocks', 'msta_core/adapters.py'),
                                     'msta_core.adapters._blocks': ('adapters.html#_blocks', 'msta_core/adapters.py'),
                                     'msta_core.adapters._check_layers': ('adapters.html#_check_layers', 'msta_core/adapters.py'),
+                                    'msta_core.adapters._misnamed': ('adapters.html#_misnamed', 'msta_core/adapters.py'),
                                     'msta_core.adapters.adapters_disabled': ('adapters.html#adapters_disabled', 'msta_core/adapters.py'),
                                     'msta_core.adapters.apply_peft': ('adapters.html#apply_peft', 'msta_core/adapters.py'),
                                     'msta_core.adapters.canonical_name': ('adapters.html#canonical_name', 'msta_core/adapters.py'),

@@ -20,12 +20,13 @@ from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 from .clip import frames_to_video, video_to_frames
 
 # %% auto #0
-__all__ = ['METHODS', 'PEFT_FAMILIES', 'METHOD_DEFAULTS', 'PEFT_PRESETS', 'PEFT_BUILDERS', 'Method', 'canonical_name',
-           'PeftConfig', 'upgrade_peft_dict', 'get_peft_config', 'GradScale', 'scale_grad', 'tokens_to_video',
-           'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer', 'PeftMethod', 'BlockLayerMethod', 'ZeroShot',
-           'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer',
-           'AdaptFormer', 'STAdapterMethod', 'M2CLIPMethod', 'apply_peft', 'peft_method', 'remove_peft',
-           'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft', 'merge_lora']
+__all__ = ['METHODS', 'PEFT_FAMILIES', 'METHOD_DEFAULTS', 'NUMBERS', 'BRANCH_SCALE', 'PEFT_PRESETS', 'PEFT_BUILDERS', 'Method',
+           'canonical_name', 'PeftConfig', 'upgrade_peft_dict', 'get_peft_config', 'GradScale', 'scale_grad',
+           'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer', 'PeftMethod',
+           'BlockLayerMethod', 'ZeroShot', 'FullFineTune', 'MSTA', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter',
+           'STAdapterLayer', 'AdaptFormer', 'STAdapterMethod', 'M2CLIPMethod', 'apply_peft', 'peft_method',
+           'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft',
+           'merge_lora']
 
 # %% ../nbs/06_adapters.ipynb #14aa0d67
 @dataclass(frozen=True)
@@ -64,21 +65,41 @@ def canonical_name(name: str, choices, what: str = 'method') -> str:
 
 # %% ../nbs/06_adapters.ipynb #38fbde77
 METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, per method
-    'zero-shot':   dict(dims=0, alpha=0.0, towers=()),
-    'full':        dict(dims=0, alpha=0.0, towers=('video', 'text')),
+    'zero-shot':   dict(towers=()),
+    'full':        dict(towers=('video', 'text')),
     'msta':        dict(dims=128, alpha=0.005, layers=(8, 12), towers=('video', 'text'), dropout=0.1),  # the authors' runs
-    'lora':        dict(dims=8, alpha=1.0, towers=('video', 'text'), dropout=0.0),        # s = lora_alpha / r = 1
-    'adaptformer': dict(dims=64, alpha=0.1, towers=('video', 'text'), dropout=0.1),       # AdaptFormer's video setting
-    'st-adapter':  dict(dims=384, alpha=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
-    'm2clip':      dict(dims=384, alpha=1.0, towers=('video', 'text'), dropout=0.0),      # M2-CLIP's 12×384 release (06b_m2clip)
+    'lora':        dict(rank=8, scale=1.0, towers=('video', 'text'), dropout=0.0),        # s = 1: PEFT's lora_alpha = r
+    'adaptformer': dict(dims=64, scale=0.1, towers=('video', 'text'), dropout=0.1),       # AdaptFormer's video setting
+    'st-adapter':  dict(dims=384, scale=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
+    'm2clip':      dict(dims=384, towers=('video', 'text'), dropout=0.0),                 # M2-CLIP's 12×384 release (06b_m2clip)
 }
+NUMBERS = {   # the size and strength options, and the families that use them (the others keep them None)
+    'dims':  ('msta', 'adaptformer', 'st-adapter', 'm2clip'),   # bottleneck width d
+    'rank':  ('lora',),                                         # LoRA's rank r
+    'alpha': ('msta',),                                         # MSTA's α (Eq. 7-10)
+    'scale': ('lora', 'adaptformer', 'st-adapter'),             # the baselines' s (LoRA: ΔW = s·BA, PEFT's lora_alpha / r)
+}
+BRANCH_SCALE = {f: k for k in ('alpha', 'scale') for f in NUMBERS[k]}   # family -> the option that scales its branch
+
+def _misnamed(k: str, v, method: str) -> str:
+    "Why option `k` does not apply to `method`, naming the one that does."
+    right = {('dims', 'lora'): f"LoRA has no bottleneck: its rank is rank={v}",
+             ('alpha', 'lora'): f"alpha is MSTA's α; LoRA's scale is scale={v} (s in ΔW = s·BA, PEFT's lora_alpha / r)",
+             ('rank', 'msta'): f"rank is LoRA's; MSTA's bottleneck width is dims={v}",
+             ('scale', 'msta'): f"scale is the baselines'; MSTA's α is alpha={v}"}
+    if (k, method) in right: return right[k, method]
+    if k == 'alpha' and method in NUMBERS['scale']: return f"alpha is MSTA's α; {method}'s branch scale is scale={v}"
+    if k == 'rank' and method in NUMBERS['dims']: return f"rank is LoRA's; {method}'s bottleneck width is dims={v}"
+    return f"{method} has no {k} (it is used by {', '.join(NUMBERS[k])})"
 
 @dataclass
 class PeftConfig:
     "A parameter-efficient method for ViCLIP and its options (`None`: the method's default, see `METHOD_DEFAULTS`)."
     method: str = 'msta'               # its PEFT family: one of PEFT_FAMILIES (older spellings such as 'st_adapter' read)
-    dims: int | None = None            # bottleneck width d (MSTA, AdaptFormer, ST-Adapter) or LoRA rank r
-    alpha: float | None = None         # scale α of the adapter branch (LoRA: s in ΔW = s·BA)
+    dims: int | None = None            # bottleneck width d (MSTA, AdaptFormer, ST-Adapter, M2-CLIP)
+    rank: int | None = None            # LoRA's rank r
+    alpha: float | None = None         # MSTA's α: the weight of its branch (Eq. 7-10)
+    scale: float | None = None         # LoRA's s in ΔW = s·BA (PEFT's lora_alpha / r); AdaptFormer's and ST-Adapter's s
     layers: tuple | None = None        # (start, end), 1-based, inclusive; () or None after resolution = every block
     towers: tuple | None = None        # which encoders get the method: ('video', 'text'), ('video',), ('text',)
     dropout: float | None = None       # MSTA/AdaptFormer: after the bottleneck's middle, before the up-projection
@@ -99,6 +120,10 @@ class PeftConfig:
 
     def __post_init__(self):
         self.method = canonical_name(self.method, PEFT_FAMILIES, 'method')
+        for k, families in NUMBERS.items():
+            if getattr(self, k) is not None and self.method not in families:
+                raise ValueError(f"{k}={getattr(self, k)!r} does not apply to method {self.method!r}: "
+                                 + _misnamed(k, getattr(self, k), self.method))
         for k, v in METHOD_DEFAULTS[self.method].items():
             if getattr(self, k) is None: setattr(self, k, v)
         if self.dropout is None: self.dropout = 0.0
@@ -112,7 +137,8 @@ class PeftConfig:
             raise ValueError(f"towers={self.towers!r}: unknown {sorted(bad)}; use ('video', 'text'), ('video',) or ('text',)")
         if self.method in ('msta', 'lora', 'adaptformer', 'st-adapter', 'm2clip'):
             if not self.towers: raise ValueError(f"{self.method} needs at least one tower; got towers=()")
-            if self.dims < 1: raise ValueError(f"dims={self.dims}: the bottleneck width / rank must be >= 1")
+            k = 'rank' if self.method == 'lora' else 'dims'
+            if getattr(self, k) < 1: raise ValueError(f"{k}={getattr(self, k)}: the {'rank' if k == 'rank' else 'bottleneck width'} must be >= 1")
         if self.method == 'st-adapter' and 'text' in self.towers:
             raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
         if self.method == 'm2clip' and set(self.towers) != {'video', 'text'}:
@@ -141,6 +167,10 @@ def upgrade_peft_dict(d: dict) -> dict:
     "A `PeftConfig` as saved (`asdict`) by this or an earlier version, in today's names: `PeftConfig(**upgrade_peft_dict(d))`."
     d = dict(d)
     if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], PEFT_FAMILIES)   # 'st_adapter' -> 'st-adapter'
+    if 'rank' not in d and 'scale' not in d and d.get('method') in PEFT_FAMILIES:   # before rank and scale: dims and alpha
+        m, dims, alpha = d['method'], d.pop('dims', None), d.pop('alpha', None)     # stood for every method's size and scale
+        d.update(dims=dims if m in NUMBERS['dims'] else None, rank=dims if m == 'lora' else None,
+                 alpha=alpha if m in NUMBERS['alpha'] else None, scale=alpha if m in NUMBERS['scale'] else None)
     return d
 
 # %% ../nbs/06_adapters.ipynb #b7cba92c
@@ -149,7 +179,7 @@ PEFT_PRESETS = {   # every method's PEFT config (METHODS), then the settings of 
     'msta-table1-b2n':    PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 1, base-to-novel
     'msta-table5':        PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 5 (K-400 supervised): 8.7M
     'msta-k400':          PeftConfig('msta', dims=128, alpha=0.001, layers=(1, 12)),   # Table 1, K-400 zero-/few-shot
-    'lora-table5':        PeftConfig('lora', dims=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
+    'lora-table5':        PeftConfig('lora', rank=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
     'adaptformer-table5': PeftConfig('adaptformer', dims=256),                         # 7,885,824 ≈ Table 5's 7.9M
 }
 
@@ -359,7 +389,7 @@ class LoRALayer(nn.Module):
 class LoRA(BlockLayerMethod):
     "LoRA in the chosen blocks of the chosen encoders."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
-        super().__init__(mc, cfg, lambda w: LoRALayer(w, cfg.dims, cfg.lora_targets, cfg.alpha))
+        super().__init__(mc, cfg, lambda w: LoRALayer(w, cfg.rank, cfg.lora_targets, cfg.scale))
 
 # %% ../nbs/06_adapters.ipynb #c56f10b6
 class AdaptFormerLayer(nn.Module):
@@ -405,12 +435,12 @@ class STAdapterLayer(nn.Module):
 class AdaptFormer(BlockLayerMethod):
     "AdaptFormer in the chosen blocks of the chosen encoders."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
-        super().__init__(mc, cfg, lambda w: AdaptFormerLayer(w, cfg.dims, cfg.alpha, cfg.dropout))
+        super().__init__(mc, cfg, lambda w: AdaptFormerLayer(w, cfg.dims, cfg.scale, cfg.dropout))
 
 class STAdapterMethod(BlockLayerMethod):
     "ST-Adapter in the chosen blocks of the video encoder (its config allows no other tower)."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
-        super().__init__(mc, cfg, lambda w: STAdapterLayer(w, cfg.dims, (cfg.temporal_kernel, 1, 1), cfg.alpha, cfg.st_position))
+        super().__init__(mc, cfg, lambda w: STAdapterLayer(w, cfg.dims, (cfg.temporal_kernel, 1, 1), cfg.scale, cfg.st_position))
 
 def M2CLIPMethod(mc: ViCLIPConfig, cfg: PeftConfig) -> PeftMethod:
     "M2-CLIP's adapters (defined in `06b_m2clip`, which builds on this notebook)."

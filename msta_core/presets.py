@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
 
 import warnings
-from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict
+from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE
 from .engine import TrainConfig
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
@@ -17,7 +17,7 @@ from .classifier import resolve_template
 # %% auto #0
 __all__ = ['DATASETS', 'PROTOCOLS', 'BACKBONES', 'M2CLIP_RELEASE_GPUS', 'M2CLIP_RELEASE_PER_GPU', 'M2CLIP_RELEASE_BLR',
            'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS',
-           'SYNTHETIC_LR_ALPHA', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec', 'base_novel_labels', 'check_ranges',
+           'SYNTHETIC_LR_SCALE', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec', 'base_novel_labels', 'check_ranges',
            'method_peft', 'ExperimentConfig', 'paper_preset', 'm2clip_release_preset', 'synthetic_preset',
            'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
 
@@ -80,7 +80,7 @@ def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
     for k in ('num_workers', 'eval_every', 'save_every', 'seed'):
         if getattr(t, k) < 0: raise ValueError(f"{k}={getattr(t, k)}: must be >= 0")
     if p.method not in ('zero-shot', 'full'):                 # the two without an adapter branch to scale
-        _positive('alpha', p.alpha); _positive('dropout', p.dropout, zero_ok=True)
+        _positive('alpha', p.alpha); _positive('scale', p.scale); _positive('dropout', p.dropout, zero_ok=True)
         if p.dropout is not None and p.dropout >= 1: raise ValueError(f"dropout={p.dropout}: must be in [0, 1)")
     _positive('tau', cfg.tau); _positive('lambda_cons', cfg.lambda_cons, zero_ok=True)
     for k in ('num_frames', 'input_size', 'n_descriptions', 'nproc'):
@@ -230,13 +230,14 @@ def m2clip_release_preset(dataset: str = 'k400', **overrides) -> ExperimentConfi
 
 # %% ../nbs/14_presets.ipynb #3cbd0d1b
 SYNTHETIC_PEFT = {   # PEFT family → overrides for the 4-block, width-128 tiny ViCLIP: every method in all 4 blocks, 65–73k weights
-    'msta': dict(dims=32, layers=(1, 4)), 'lora': dict(dims=8, layers=(1, 4)), 'adaptformer': dict(dims=32, layers=(1, 4)),
+    'msta': dict(dims=32, layers=(1, 4)), 'lora': dict(rank=8, layers=(1, 4)), 'adaptformer': dict(dims=32, layers=(1, 4)),
     'st-adapter': dict(dims=64, layers=(1, 4)), 'm2clip': dict(dims=32, layers=(1, 4)),
 }
 SYNTHETIC_EPOCHS = {'fewshot': 30, 'base2novel': 10, 'zeroshot': 2, 'supervised': 3}
-# (lr, α) per method family, chosen by one rule for all: the best validation accuracy of a grid (see the table above)
-SYNTHETIC_LR_ALPHA = {'msta': (5e-3, 0.1), 'lora': (5e-3, 1.0), 'adaptformer': (5e-3, 1.0), 'st-adapter': (5e-3, 0.1),
-                      'm2clip': (5e-3, None), 'full': (1e-4, None)}   # M2-CLIP and full: lr only (no α)
+# (lr, branch scale) per PEFT family, chosen by one rule for all: the best validation accuracy of a grid (see the table
+# above); the scale is the family's BRANCH_SCALE option: MSTA's α (`alpha`), the baselines' s (`scale`)
+SYNTHETIC_LR_SCALE = {'msta': (5e-3, 0.1), 'lora': (5e-3, 1.0), 'adaptformer': (5e-3, 1.0), 'st-adapter': (5e-3, 0.1),
+                      'm2clip': (5e-3, None), 'full': (1e-4, None)}   # M2-CLIP and full: lr only (no branch scale)
 SYNTHETIC_AUGMENT = {'flip_p': 0.0, 'scale': (0.6, 1.0), 'hue': 0.0, 'saturation': 0.0, 'gray_p': 0.0}
 
 def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency', shots: int = 2, split: int = 1,
@@ -244,8 +245,8 @@ def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency'
     "The embedded default: a protocol on the synthetic world with the self-pretrained tiny ViCLIP."
     method = canonical_name(method, METHODS)
     family = METHODS[method].peft
-    lr, alpha = SYNTHETIC_LR_ALPHA.get(family, (5e-3, None))
-    peft = method_peft(method, **SYNTHETIC_PEFT.get(family, {}), **({'alpha': alpha} if alpha is not None else {}))
+    lr, scale = SYNTHETIC_LR_SCALE.get(family, (5e-3, None))
+    peft = method_peft(method, **SYNTHETIC_PEFT.get(family, {}), **({BRANCH_SCALE[family]: scale} if scale is not None else {}))
     epochs = SYNTHETIC_EPOCHS[protocol]
     train = TrainConfig(epochs=epochs, lr=lr, warmup_epochs=max(1, epochs // 10), batch_size=16, micro_batch=16,
                         seed=2048, num_workers=2, save_every=0, cache_frames=True)

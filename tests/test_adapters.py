@@ -10,7 +10,7 @@ from msta_core.tokenizer import tokenize
 from msta_core.viclip import ViCLIP, get_config
 
 ADAPTED = [dict(method='msta', layers=(1, 2)), dict(method='msta', layers=(2, 2), shared=False, temporal='sequential'),
-           dict(method='msta', layers=(1, 2), towers=('text',)), dict(method='lora', dims=4),
+           dict(method='msta', layers=(1, 2), towers=('text',)), dict(method='lora', rank=4),
            dict(method='adaptformer', dims=8), dict(method='st-adapter', dims=8, st_position='both')]
 
 
@@ -101,7 +101,7 @@ def test_unsafe_adapter_file_is_refused_with_a_full_message(tmp_path):
 @pytest.mark.parametrize('targets', [('q',), ('k', 'o'), ('q', 'k', 'v', 'o')])
 @pytest.mark.parametrize('towers', [('video',), ('video', 'text')])
 def test_lora_merge_identical(targets, towers, inputs):
-    m = apply_peft(tiny(), method='lora', dims=3, lora_targets=targets, towers=towers, alpha=2.0)
+    m = apply_peft(tiny(), method='lora', rank=3, lora_targets=targets, towers=towers, scale=2.0)
     ref = outputs(m, inputs)
     assert torch.equal(ref[0], outputs(tiny(), inputs)[0])       # before training: the backbone
     perturb_(m, 0.2)
