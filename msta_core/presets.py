@@ -98,7 +98,7 @@ BACKBONES = {'b16': 'ViCLIP-B/16', 'l14': 'ViCLIP-L/14',                      # 
              'clip-b16': 'CLIP ViT-B/16, frame-level', 'clip-l14': 'CLIP ViT-L/14, frame-level'}   # 02b_clip
 
 def method_peft(name: str, **overrides) -> PeftConfig:
-    "The PEFT config of a method of `METHODS` (06_adapters), with `overrides`."
+    "The PEFT config of a method of `METHODS` (06c_adapters), with `overrides`."
     return get_peft_config(canonical_name(name, METHODS), **overrides)
 
 @dataclass

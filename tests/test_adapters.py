@@ -1,4 +1,4 @@
-"Slower and cross-cutting checks of msta_core.adapters (the notebook 06_adapters has the fast ones)."
+"Slower and cross-cutting checks of the methods and msta_core.adapters (the notebooks 06_msta, 06a_baselines and 06c_adapters have the fast ones)."
 import copy
 
 import pytest

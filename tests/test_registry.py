@@ -64,7 +64,7 @@ def test_an_old_method_spelling_runs_with_a_warning_and_a_wrong_one_names_the_ri
 def test_parameters_route_to_the_fields_that_mean_them():
     c = config_from_params(method='lora', rank=4, scale='2.0')
     assert (c.peft.rank, c.peft.scale, c.peft.dims, c.peft.alpha) == (4, 2.0, None, None)
-    with pytest.raises(ValueError, match="LoRA's scale is scale=0.5"): config_from_params(method='lora', alpha=0.5)
+    with pytest.raises(ValueError, match="lora's scale is scale=0.5"): config_from_params(method='lora', alpha=0.5)
     with pytest.raises(ValueError, match='its rank is rank=16'): config_from_params(method='lora', dims=16)
     with pytest.raises(ValueError, match='scale'): config_from_params(method='adaptformer', scale=-1)
     c = config_from_params(method='msta', dims=16, alpha=0.05)
