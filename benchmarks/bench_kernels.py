@@ -46,7 +46,7 @@ def main():
     from msta_core.core import tune_cpu_malloc
     tune_cpu_malloc()                                                # the rest as training runs them
     from msta_core.viclip import QuickGELU
-    from msta_core.adapters import conv_tokens, tokens_to_video, video_to_tokens
+    from msta_core.msta import conv_tokens, tokens_to_video, video_to_tokens
 
     x = torch.randn(2, 1569, 3072, requires_grad=True); g = torch.randn_like(x)
     plain = best_ms(lambda: torch.autograd.grad(x * torch.sigmoid(1.702 * x), x, g), a.repeats)

@@ -1,4 +1,5 @@
-"""Choose lr and α of the synthetic presets by one rule for every method: few-shot K = 2 (split 1, seed 1), each
+"""Choose lr and α of the synthetic presets by one rule for every method (α: the option that scales the method's branch,
+`BRANCH_SCALE`: MSTA's `alpha`, LoRA's, AdaptFormer's and ST-Adapter's `scale`): few-shot K = 2 (split 1, seed 1), each
 method at every point of a small grid, scored on the actions dataset's validation videos (`actions_val`, never a
 test set); the best validation top-1 wins (ties: the smaller lr, then the smaller α).
 
@@ -12,6 +13,7 @@ from dataclasses import replace
 
 from tqdm.auto import tqdm
 from msta_core.presets import synthetic_preset
+from msta_core.adapters import BRANCH_SCALE
 
 GRID = {'msta': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
         'lora': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
@@ -35,7 +37,7 @@ def main():
         if not (out / 'results.json').exists():
             cfg = synthetic_preset('fewshot', method, shots=2, split=1, out_dir=str(out), eval_datasets=('val',))
             cfg = replace(cfg, train=replace(cfg.train, seed=1, lr=lr),
-                          peft=replace(cfg.peft, alpha=alpha) if alpha is not None else cfg.peft)
+                          peft=replace(cfg.peft, **{BRANCH_SCALE[cfg.peft.method]: alpha}) if alpha is not None else cfg.peft)
             run_experiment(cfg, progress=False)
         r = json.loads((out / 'results.json').read_text())['results']
         val, train = r['val']['top1'], r['train']['top1']

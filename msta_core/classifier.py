@@ -32,7 +32,7 @@ def description_targets(model: ViCLIP, descriptions, **kw) -> FrozenTextTargets:
     "Frozen-branch targets (Eq. 14) of `descriptions`, encoded with the pre-trained towers (adapters off)."
     was = model.training; model.eval()
     try:
-        if getattr(model, 'peft', None) is not None and peft_method(model).config.method not in ('zero_shot', 'full'):
+        if getattr(model, 'peft', None) is not None and peft_method(model).config.method not in ('zero-shot', 'full'):
             with adapters_disabled(model): return FrozenTextTargets.build(descriptions, text_encoder_fn(model), **kw)
         return FrozenTextTargets.build(descriptions, text_encoder_fn(model), **kw)
     finally: model.train(was)

@@ -258,6 +258,7 @@ def _flat(obj, prefix: str = '') -> dict:
 
 def config_changes(old, new, ignore=RESUME_IGNORED) -> list[str]:
     "Fields that differ between two configs, as `'train.lr: 0.001 → 0.002'`; fields named in `ignore` (at any depth) do not count."
+    if isinstance(old, dict) and hasattr(new, 'upgrade_saved'): old = new.upgrade_saved(old)   # an older version's names
     a, b = (_flat(json.loads(json.dumps(_plain(c)))) for c in (old, new))
     return [f"{k}: {a.get(k, _ABSENT)!r} → {b.get(k, _ABSENT)!r}" for k in sorted(a.keys() | b.keys())
             if k.split('.')[-1] not in ignore and a.get(k, _ABSENT) != b.get(k, _ABSENT)]

@@ -173,7 +173,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         return {'top1': r['top1'], 'top5': r['top5']}
 
     history = []
-    if cfg.peft.method != 'zero_shot':
+    if cfg.peft.method != 'zero-shot':
         train_ds = _test_set(train_split, mc, views, mode='train', augment=cfg.augment,
                              cache_frames=cfg.train.cache_frames)
         history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
@@ -223,7 +223,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     if d.is_main:
         atomic_write_json(out / 'predictions.json', predictions)
         atomic_write_json(out / 'results.json', report)
-        if cfg.peft.method not in ('zero_shot',): save_peft(model, out / 'adapters.pt')
+        if cfg.peft.method not in ('zero-shot',): save_peft(model, out / 'adapters.pt')
     return report
 
 # %% ../nbs/16_experiment.ipynb #22d397f1

@@ -8,17 +8,18 @@ import json, os
 from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
 
-from .adapters import PeftConfig, PEFT_PRESETS, get_peft_config
+import warnings
+from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE
 from .engine import TrainConfig
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
 
 # %% auto #0
-__all__ = ['DATASETS', 'PROTOCOLS', 'METHOD_CHOICES', 'BACKBONES', 'M2CLIP_RELEASE_GPUS', 'M2CLIP_RELEASE_PER_GPU',
-           'M2CLIP_RELEASE_BLR', 'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT', 'SYNTHETIC_PEFT',
-           'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_ALPHA', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec', 'base_novel_labels',
-           'check_ranges', 'method_peft', 'ExperimentConfig', 'paper_preset', 'm2clip_release_preset',
-           'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
+__all__ = ['DATASETS', 'PROTOCOLS', 'BACKBONES', 'M2CLIP_RELEASE_GPUS', 'M2CLIP_RELEASE_PER_GPU', 'M2CLIP_RELEASE_BLR',
+           'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS',
+           'SYNTHETIC_LR_SCALE', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec', 'base_novel_labels', 'check_ranges',
+           'method_peft', 'ExperimentConfig', 'paper_preset', 'm2clip_release_preset', 'synthetic_preset',
+           'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"batch_size={t.batch_size} must be a multiple of micro_batch × nproc = {t.micro_batch} × {cfg.nproc}")
     for k in ('num_workers', 'eval_every', 'save_every', 'seed'):
         if getattr(t, k) < 0: raise ValueError(f"{k}={getattr(t, k)}: must be >= 0")
-    if p.method not in ('zero_shot', 'full'):                 # the two without an adapter branch to scale
-        _positive('alpha', p.alpha); _positive('dropout', p.dropout, zero_ok=True)
+    if p.method not in ('zero-shot', 'full'):                 # the two without an adapter branch to scale
+        _positive('alpha', p.alpha); _positive('scale', p.scale); _positive('dropout', p.dropout, zero_ok=True)
         if p.dropout is not None and p.dropout >= 1: raise ValueError(f"dropout={p.dropout}: must be in [0, 1)")
     _positive('tau', cfg.tau); _positive('lambda_cons', cfg.lambda_cons, zero_ok=True)
     for k in ('num_frames', 'input_size', 'n_descriptions', 'nproc'):
@@ -92,27 +93,13 @@ def check_ranges(cfg: ExperimentConfig) -> ExperimentConfig:
 
 # %% ../nbs/14_presets.ipynb #b6f14e56
 PROTOCOLS = ('zeroshot', 'fewshot', 'base2novel', 'supervised')
-METHOD_CHOICES = {   # name → (PEFT preset, consistency constraint)
-    'msta+consistency': ('msta', True),        # the paper's full method
-    'msta':             ('msta', False),
-    'msta-only-video':  ('msta_only_video', True),   # Table 6(a)
-    'msta-only-text':   ('msta_only_text', True),
-    'msta-no-shared':   ('msta_no_shared', True),
-    'lora':             ('lora', False),
-    'adaptformer':      ('adaptformer', False),
-    'st-adapter':       ('st_adapter', False),
-    'm2clip':           ('m2clip', False),         # M2-CLIP (AAAI 2024), its own four-head objective (06b_m2clip)
-    'full':             ('full', False),
-    'zero-shot':        ('zero_shot', False),
-}
 
 BACKBONES = {'b16': 'ViCLIP-B/16', 'l14': 'ViCLIP-L/14',                      # joint space-time attention (02_viclip)
              'clip-b16': 'CLIP ViT-B/16, frame-level', 'clip-l14': 'CLIP ViT-L/14, frame-level'}   # 02b_clip
 
 def method_peft(name: str, **overrides) -> PeftConfig:
-    "The PEFT config behind a `METHOD_CHOICES` entry (a named preset, or a method's defaults)."
-    preset, _ = METHOD_CHOICES[name]
-    return get_peft_config(preset, **overrides) if preset in PEFT_PRESETS else PeftConfig(method=preset, **overrides)
+    "The PEFT config of a method of `METHODS` (06c_adapters), with `overrides`."
+    return get_peft_config(canonical_name(name, METHODS), **overrides)
 
 @dataclass
 class ExperimentConfig:
@@ -145,11 +132,10 @@ class ExperimentConfig:
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol={self.protocol!r}: choose one of {PROTOCOLS}")
-        if self.method not in METHOD_CHOICES:
-            raise ValueError(f"method={self.method!r}: choose one of {sorted(METHOD_CHOICES)}")
-        _, cons = METHOD_CHOICES[self.method]
+        self.method = canonical_name(self.method, METHODS)   # one of METHODS (an older 'zero_shot' reads as 'zero-shot')
+        cons = METHODS[self.method].consistency
         if self.peft is None: self.peft = method_peft(self.method)
-        elif isinstance(self.peft, dict): self.peft = PeftConfig(**self.peft)
+        elif isinstance(self.peft, dict): self.peft = PeftConfig(**upgrade_peft_dict(self.peft))
         if self.consistency is None: self.consistency = cons
         self.template = resolve_template(self.template)   # 'paper', 'logs' (11_classifier) or a sentence with {}
         if isinstance(self.train, dict): self.train = TrainConfig(**self.train)
@@ -162,7 +148,7 @@ class ExperimentConfig:
             raise ValueError("K600 is only an evaluation target (the zero-shot splits); train on k400")
         if self.protocol == 'base2novel' and self.method == 'zero-shot':
             pass                                  # evaluating the backbone on base and novel is meaningful
-        if self.peft.method == 'zero_shot' and self.consistency:
+        if self.peft.method == 'zero-shot' and self.consistency:
             raise ValueError("method zero-shot trains nothing: the consistency constraint needs a trained branch")
         if self.nproc < 1: raise ValueError(f"nproc={self.nproc}: must be >= 1")
         check_ranges(self)                        # every number in range (below, with config_from_params)
@@ -176,9 +162,16 @@ class ExperimentConfig:
             raise ValueError(f"num_frames={self.num_frames}: M2-CLIP's TED-Adapter models frame differences; sample >= 2 frames")
 
     def to_json(self) -> str: return json.dumps(asdict(self), indent=2)
+    @staticmethod
+    def upgrade_saved(d: dict) -> dict:
+        "A config as this or an earlier version saved it (`config.json`, a checkpoint's), in today's names and spellings."
+        d = dict(d)
+        if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], METHODS)
+        if isinstance(d.get('peft'), dict): d['peft'] = upgrade_peft_dict(d['peft'])
+        return d
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:
-        d = json.loads(text)
+        d = cls.upgrade_saved(json.loads(text))
         d['peft'] = PeftConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d['peft'].items()})
         d['train'] = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d['train'].items()})
         for k in ('views', 'eval_datasets'):
@@ -193,14 +186,16 @@ def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, me
     spec = DATASETS[dataset]
     n_desc = 8 if (protocol == 'fewshot' and dataset in ('ucf101', 'ssv2')) else 2   # logs: DES_N
     consistency = not (protocol == 'base2novel' and dataset == 'k400')               # logs: Cons_LOSS False
-    _, cons_default = METHOD_CHOICES[method]
+    method = canonical_name(method, METHODS)
+    cons_default = METHODS[method].consistency
     peft = method_peft(method)
     train = TrainConfig(epochs=50, lr=1e-3, warmup_epochs=5, weight_decay=1e-3, batch_size=32, micro_batch=4, seed=2048,
                         amp='off', tf32=False, drop_last=True)           # logs: OPT_LEVEL O0; [0/3] steps (floor)
     if dataset == 'k400' and protocol in ('zeroshot', 'supervised'):             # Table 1's K-400 rows (no logs)
         train = replace(train, epochs=100, lr=8e-3, batch_size=256)
-        if method.startswith('msta'):
-            peft = replace(peft, dims=256 if protocol == 'supervised' else 128, alpha=0.001 if protocol == 'zeroshot' else 0.005, layers=(1, 12))
+        if METHODS[method].peft == 'msta':                                       # Table 5's 8.7M design / Table 1's K-400 row
+            table = get_peft_config('msta-table5' if protocol == 'supervised' else 'msta-k400')
+            peft = replace(peft, dims=table.dims, alpha=table.alpha, layers=table.layers)
     cfg = dict(protocol=protocol, dataset=dataset, shots=shots, split=split, method=method, peft=peft,
                consistency=consistency and cons_default, n_descriptions=n_desc, backbone='b16', num_frames=8,
                input_size=224, views=(1, 1) if protocol == 'zeroshot' else spec.views, nproc=8, train=train,
@@ -234,25 +229,24 @@ def m2clip_release_preset(dataset: str = 'k400', **overrides) -> ExperimentConfi
     return ExperimentConfig(**cfg)
 
 # %% ../nbs/14_presets.ipynb #3cbd0d1b
-SYNTHETIC_PEFT = {   # PEFT preset → overrides for the 4-block, width-128 tiny ViCLIP: every method in all 4 blocks, 65–73k weights
-    'msta': dict(dims=32, layers=(1, 4)), 'msta_only_video': dict(dims=32, layers=(1, 4)),
-    'msta_only_text': dict(dims=32, layers=(1, 4)), 'msta_no_shared': dict(dims=32, layers=(1, 4)),
-    'lora': dict(dims=8, layers=(1, 4)), 'adaptformer': dict(dims=32, layers=(1, 4)), 'st_adapter': dict(dims=64, layers=(1, 4)),
-    'm2clip': dict(dims=32, layers=(1, 4)),
+SYNTHETIC_PEFT = {   # PEFT family → overrides for the 4-block, width-128 tiny ViCLIP: every method in all 4 blocks, 65–73k weights
+    'msta': dict(dims=32, layers=(1, 4)), 'lora': dict(rank=8, layers=(1, 4)), 'adaptformer': dict(dims=32, layers=(1, 4)),
+    'st-adapter': dict(dims=64, layers=(1, 4)), 'm2clip': dict(dims=32, layers=(1, 4)),
 }
 SYNTHETIC_EPOCHS = {'fewshot': 30, 'base2novel': 10, 'zeroshot': 2, 'supervised': 3}
-# (lr, α) per method family, chosen by one rule for all: the best validation accuracy of a grid (see the table above)
-SYNTHETIC_LR_ALPHA = {'msta': (5e-3, 0.1), 'lora': (5e-3, 1.0), 'adaptformer': (5e-3, 1.0), 'st_adapter': (5e-3, 0.1),
-                      'm2clip': (5e-3, None), 'full': (1e-4, None)}   # M2-CLIP and full: lr only (no α)
+# (lr, branch scale) per PEFT family, chosen by one rule for all: the best validation accuracy of a grid (see the table
+# above); the scale is the family's BRANCH_SCALE option: MSTA's α (`alpha`), the baselines' s (`scale`)
+SYNTHETIC_LR_SCALE = {'msta': (5e-3, 0.1), 'lora': (5e-3, 1.0), 'adaptformer': (5e-3, 1.0), 'st-adapter': (5e-3, 0.1),
+                      'm2clip': (5e-3, None), 'full': (1e-4, None)}   # M2-CLIP and full: lr only (no branch scale)
 SYNTHETIC_AUGMENT = {'flip_p': 0.0, 'scale': (0.6, 1.0), 'hue': 0.0, 'saturation': 0.0, 'gray_p': 0.0}
 
 def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency', shots: int = 2, split: int = 1,
                      **overrides) -> ExperimentConfig:
     "The embedded default: a protocol on the synthetic world with the self-pretrained tiny ViCLIP."
-    preset = METHOD_CHOICES[method][0]
-    family = 'msta' if preset.startswith('msta') else preset
-    lr, alpha = SYNTHETIC_LR_ALPHA.get(family, (5e-3, None))
-    peft = method_peft(method, **SYNTHETIC_PEFT.get(preset, {}), **({'alpha': alpha} if alpha is not None else {}))
+    method = canonical_name(method, METHODS)
+    family = METHODS[method].peft
+    lr, scale = SYNTHETIC_LR_SCALE.get(family, (5e-3, None))
+    peft = method_peft(method, **SYNTHETIC_PEFT.get(family, {}), **({BRANCH_SCALE[family]: scale} if scale is not None else {}))
     epochs = SYNTHETIC_EPOCHS[protocol]
     train = TrainConfig(epochs=epochs, lr=lr, warmup_epochs=max(1, epochs // 10), batch_size=16, micro_batch=16,
                         seed=2048, num_workers=2, save_every=0, cache_frames=True)
@@ -319,7 +313,10 @@ PRESETS = ('paper', 'synthetic', 'm2clip-release')   # paper_preset, synthetic_p
 def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', method: str = 'msta+consistency',
                        shots: int = 2, split: int = 1, preset: str | None = None, **params) -> ExperimentConfig:
     "The checked `ExperimentConfig` of a run's parameters (None: the preset's value). Nothing runs before this passes."
-    check_choice('protocol', protocol, PROTOCOLS); check_choice('method', method, METHOD_CHOICES)
+    check_choice('protocol', protocol, PROTOCOLS)
+    if (name := canonical_name(method, METHODS)) != method:
+        warnings.warn(f"method={method!r} is spelled {name!r} now; running {name!r}")
+        method = name
     check_choice('dataset', dataset, ('synthetic', *DATASETS))
     if preset is None: preset = 'synthetic' if dataset == 'synthetic' else 'paper'
     check_choice('preset', preset, PRESETS)

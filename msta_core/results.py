@@ -131,7 +131,7 @@ SYNTHETIC_COLUMNS = {   # protocol → result columns, then diagnostic columns (
 def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.DataFrame]:
     "One table per protocol of the runs under `root`: per method, `mean ± std (n)` of results and diagnostics."
     from msta_core.diagnostics import collect_diagnostics, mean_std_table
-    from msta_core.presets import METHOD_CHOICES
+    from msta_core.adapters import METHODS
     runs = collect_runs(root)
     if runs.empty: return {}
     runs['method'] = with_backbone(runs)
@@ -143,7 +143,7 @@ def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.Dat
         sub = runs[runs.protocol == protocol]
         if sub.empty: continue
         t = mean_std_table(sub, ['method'], cols)
-        order = [m for m in METHOD_CHOICES if m in set(t.method)] + sorted(m for m in t.method if m not in METHOD_CHOICES)
+        order = [m for m in METHODS if m in set(t.method)] + sorted(m for m in t.method if m not in METHODS)
         t = t.set_index('method').loc[order].reset_index()              # the paper's row order
         t.insert(1, 'params', t.method.map(lambda m: f"{int(params[m]):,}" if pd.notna(params[m]) else ''))
         out[protocol] = t

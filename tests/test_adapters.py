@@ -1,4 +1,4 @@
-"Slower and cross-cutting checks of msta_core.adapters (the notebook 06_adapters has the fast ones)."
+"Slower and cross-cutting checks of the methods and msta_core.adapters (the notebooks 06_msta, 06a_baselines and 06c_adapters have the fast ones)."
 import copy
 
 import pytest
@@ -10,8 +10,8 @@ from msta_core.tokenizer import tokenize
 from msta_core.viclip import ViCLIP, get_config
 
 ADAPTED = [dict(method='msta', layers=(1, 2)), dict(method='msta', layers=(2, 2), shared=False, temporal='sequential'),
-           dict(method='msta', layers=(1, 2), towers=('text',)), dict(method='lora', dims=4),
-           dict(method='adaptformer', dims=8), dict(method='st_adapter', dims=8, st_position='both')]
+           dict(method='msta', layers=(1, 2), towers=('text',)), dict(method='lora', rank=4),
+           dict(method='adaptformer', dims=8), dict(method='st-adapter', dims=8, st_position='both')]
 
 
 def tiny(seed=0, **overrides):
@@ -101,7 +101,7 @@ def test_unsafe_adapter_file_is_refused_with_a_full_message(tmp_path):
 @pytest.mark.parametrize('targets', [('q',), ('k', 'o'), ('q', 'k', 'v', 'o')])
 @pytest.mark.parametrize('towers', [('video',), ('video', 'text')])
 def test_lora_merge_identical(targets, towers, inputs):
-    m = apply_peft(tiny(), method='lora', dims=3, lora_targets=targets, towers=towers, alpha=2.0)
+    m = apply_peft(tiny(), method='lora', rank=3, lora_targets=targets, towers=towers, scale=2.0)
     ref = outputs(m, inputs)
     assert torch.equal(ref[0], outputs(tiny(), inputs)[0])       # before training: the backbone
     perturb_(m, 0.2)
@@ -152,7 +152,7 @@ def test_temporal_patch_embedding_grid(inputs):
     "ViCLIP with a 2-frame patch kernel has T' = 2 time steps: the temporal convolution follows the grid it is given."
     m = apply_peft(tiny(kernel_size=2), method='msta', layers=(1, 2))
     assert outputs(m, inputs)[0].shape == (2, 32)
-    m = apply_peft(tiny(kernel_size=2), method='st_adapter', dims=8)
+    m = apply_peft(tiny(kernel_size=2), method='st-adapter', dims=8)
     assert outputs(m, inputs)[0].shape == (2, 32)
 
 

@@ -1,0 +1,71 @@
+"One name per method, and records written by earlier versions (config.json, checkpoints, adapter files) still load."
+import json
+
+import pytest
+import torch
+
+from msta_core.adapters import (METHODS, PEFT_FAMILIES, PeftConfig, apply_peft, load_peft, save_peft, upgrade_peft_dict)
+from msta_core.core import fixtures_dir
+from msta_core.engine import config_changes
+from msta_core.presets import ExperimentConfig, config_from_params, paper_preset, synthetic_preset
+from msta_core.tokenizer import tokenize
+from msta_core.viclip import ViCLIP, get_config
+
+OLD = json.loads((fixtures_dir() / 'saved_configs_v1.json').read_text())
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return ViCLIP(get_config('tiny')).eval()
+
+
+def test_every_method_is_read_from_the_one_table():
+    for name, m in METHODS.items():
+        for cfg in (synthetic_preset('fewshot', name), paper_preset('fewshot', 'hmdb51', method=name)):
+            assert cfg.method == name and cfg.peft.method == m.peft and cfg.consistency == m.consistency, name
+            assert all(getattr(cfg.peft, k) == v for k, v in m.options.items()), name
+    assert {m.peft for m in METHODS.values()} == set(PEFT_FAMILIES)
+
+
+@pytest.mark.parametrize('method', sorted(OLD['configs']))
+def test_an_old_config_json_loads_as_the_same_run(method):
+    old = OLD['configs'][method]
+    cfg = ExperimentConfig.from_json(json.dumps(old))
+    assert cfg == synthetic_preset('fewshot', method)
+    assert config_changes(old, cfg) == []                                  # its run resumes
+    changed = synthetic_preset('fewshot', method, split=2)
+    assert config_changes(old, changed) == ['split: 1 → 2']                # a real change still counts
+
+
+@pytest.mark.parametrize('name', sorted(OLD['peft_configs']))
+def test_an_old_adapter_file_loads(name, tmp_path):
+    old = OLD['peft_configs'][name]
+    m = apply_peft(tiny(), PeftConfig(**upgrade_peft_dict(old)))
+    with torch.no_grad():
+        for p in m.peft.parameters(): p.add_(0.05 * torch.randn_like(p))
+    path = save_peft(m, tmp_path / 'adapters.pt')
+    obj = torch.load(path, weights_only=True)
+    obj['peft_config'] = old                                               # as the earlier version wrote it
+    torch.save(obj, path)
+    video, tokens = torch.randn(2, 4, 3, 32, 32), tokenize(['a dog', 'a person juggling'], context_length=32)
+    m2 = load_peft(tiny(), path)
+    assert m2.peft.config == m.peft.config
+    with torch.no_grad():
+        assert torch.equal(m2.encode_video(video), m.encode_video(video)) and torch.equal(m2.encode_text(tokens), m.encode_text(tokens))
+
+
+def test_an_old_method_spelling_runs_with_a_warning_and_a_wrong_one_names_the_right_one():
+    with pytest.warns(UserWarning, match="spelled 'st-adapter'"): c = config_from_params(method='st_adapter')
+    assert c.method == 'st-adapter' and c.peft.method == 'st-adapter' and c.out_dir.endswith('_st-adapter')
+    with pytest.raises(ValueError, match="did you mean 'st-adapter'"): config_from_params(method='st-adaptor')
+    with pytest.raises(ValueError, match="did you mean 'zero-shot'"): ExperimentConfig(method='zeroshot')
+
+
+def test_parameters_route_to_the_fields_that_mean_them():
+    c = config_from_params(method='lora', rank=4, scale='2.0')
+    assert (c.peft.rank, c.peft.scale, c.peft.dims, c.peft.alpha) == (4, 2.0, None, None)
+    with pytest.raises(ValueError, match="lora's scale is scale=0.5"): config_from_params(method='lora', alpha=0.5)
+    with pytest.raises(ValueError, match='its rank is rank=16'): config_from_params(method='lora', dims=16)
+    with pytest.raises(ValueError, match='scale'): config_from_params(method='adaptformer', scale=-1)
+    c = config_from_params(method='msta', dims=16, alpha=0.05)
+    assert (c.peft.dims, c.peft.alpha, c.peft.rank, c.peft.scale) == (16, 0.05, None, None)
