@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generate the synthetic video world (see nbs/05_synthetic.ipynb): real mp4 files, label lists,
+"""Generate the synthetic video world (see nbs/14a_synthetic.ipynb): real mp4 files, label lists,
 split files, captions and descriptions. Idempotent: a finished world with the same settings is
 found, not regenerated; an interrupted one is finished.
 

@@ -4,13 +4,14 @@
 
 # %% ../nbs/03_video.ipynb #d1ae6dfd
 from __future__ import annotations
-import functools
+import functools, io
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
 import torch
 import decord
 import av
+import numpy as np
 from torchvision.transforms import v2
 
 from .viclip import IMAGENET_MEAN, IMAGENET_STD, CLIP_MEAN, CLIP_STD
@@ -19,7 +20,7 @@ from .viclip import IMAGENET_MEAN, IMAGENET_STD, CLIP_MEAN, CLIP_STD
 __all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'DEFAULT_VIEWS', 'ZERO_SHOT_VIEWS',
            'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD', 'VideoReadError', 'num_frames', 'read_clip', 'resized_hw',
            'torchcodec_status', 'segment_indices', 'tsn_indices', 'center_indices', 'multiview_indices', 'check_clip',
-           'train_transform', 'ThreeCrop', 'test_transform']
+           'train_transform', 'ThreeCrop', 'test_transform', 'pick_codec', 'rgb_to_ycbcr', 'encode_mp4']
 
 # %% ../nbs/03_video.ipynb #e8cd122f
 class VideoReadError(RuntimeError):
@@ -278,3 +279,43 @@ def test_transform(size: int, mean: Sequence[float], std: Sequence[float], num_c
     ])
 
 test_transform.__test__ = False  # not a pytest test, though its name starts with `test_`
+
+# %% ../nbs/03_video.ipynb #0de42333
+def pick_codec() -> str:
+    "libx264 if this PyAV build has it, else mpeg4."
+    return 'libx264' if 'libx264' in av.codecs_available else 'mpeg4'
+
+def rgb_to_ycbcr(frames: np.ndarray) -> np.ndarray:
+    "uint8 RGB `[T, H, W, 3]` -> planar BT.601 limited-range Y'CbCr `[T, 3, H, W]`, in exact integer arithmetic."
+    r, g, b = (frames[..., i].astype(np.int32) for i in range(3))
+    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+    cb = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128
+    cr = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128
+    return np.stack([y, cb, cr], 1).astype(np.uint8)
+
+def _yuv_frame(p: np.ndarray, subsample: bool) -> av.VideoFrame:
+    "A PyAV frame from one planar Y'CbCr frame `[3, H, W]` (4:4:4, or 4:2:0 by averaging 2×2 chroma)."
+    if not subsample: return av.VideoFrame.from_ndarray(np.ascontiguousarray(p), format='yuv444p')
+    H, W = p.shape[1:]
+    c = p[1:].astype(np.int32).reshape(2, H // 2, 2, W // 2, 2)
+    c = ((c.sum((2, 4)) + 2) >> 2).astype(np.uint8)                    # 2×2 means, rounded
+    return av.VideoFrame.from_ndarray(np.concatenate([p[0], c[0].reshape(H // 4, W), c[1].reshape(H // 4, W)]),
+                                      format='yuv420p')
+
+def encode_mp4(frames: np.ndarray, fps: int = 8, codec: str = 'libx264', qp: int = 10) -> bytes:
+    "Encode uint8 `[T, H, W, 3]` RGB frames as an mp4, in memory (deterministic: same frames, same bytes)."
+    buf = io.BytesIO()
+    with av.open(buf, mode='w', format='mp4') as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        if codec == 'libx264':
+            stream.pix_fmt = 'yuv444p'
+            stream.options = {'qp': str(qp), 'preset': 'veryfast', 'bf': '0', 'threads': '1'}
+        else:
+            stream.pix_fmt = 'yuv420p'
+            stream.options = {'qscale': '2', 'threads': '1'}
+        stream.thread_count = 1
+        for p in rgb_to_ycbcr(frames):
+            for packet in stream.encode(_yuv_frame(p, subsample=codec != 'libx264')): container.mux(packet)
+        for packet in stream.encode(): container.mux(packet)
+    return buf.getvalue()
