@@ -120,7 +120,7 @@ def summarise(runs: pd.DataFrame, by=('protocol', 'dataset', 'backbone', 'method
     return out
 
 # %% ../nbs/17_results.ipynb #5e7a1b02
-SYNTHETIC_COLUMNS = {   # protocol → result columns, then diagnostic columns (see 18_diagnostics)
+SYNTHETIC_COLUMNS = {   # protocol → result columns, then diagnostic columns (see 16a_diagnostics)
     'fewshot': ['top1', 'train_top1', 'test/shape', 'test/motion', 'test/twin', 'gap'],
     'base2novel': ['base', 'novel', 'hm', 'train_top1', 'base/motion', 'base/twin', 'novel/shape', 'novel/motion', 'novel/twin', 'gap'],
     'zeroshot': ['top1', 'zs_seen_top1', 'zs_unseen_top1', 'colours_top1', 'train_top1', 'zs_seen/shape', 'zs_seen/colour',
