@@ -647,6 +647,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '', 'git_url
                                   'msta_core.viclip._unwrap': ('viclip.html#_unwrap', 'msta_core/viclip.py'),
                                   'msta_core.viclip.clip_to_viclip_state_dict': ( 'viclip.html#clip_to_viclip_state_dict',
                                                                                   'msta_core/viclip.py'),
+                                  'msta_core.viclip.cosine_logits': ('viclip.html#cosine_logits', 'msta_core/viclip.py'),
                                   'msta_core.viclip.get_config': ('viclip.html#get_config', 'msta_core/viclip.py'),
                                   'msta_core.viclip.inflate_weight': ('viclip.html#inflate_weight', 'msta_core/viclip.py'),
                                   'msta_core.viclip.load_openai_clip': ('viclip.html#load_openai_clip', 'msta_core/viclip.py'),

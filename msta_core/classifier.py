@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .tokenizer import tokenize
-from .viclip import ViCLIP, PackedPrompts
+from .viclip import ViCLIP, PackedPrompts, cosine_logits
 from .adapters import apply_peft, adapters_disabled, peft_method
 from .losses import TEMPLATE, TAU, LAMBDA_CONS, FrozenTextTargets, class_prompts, msta_loss
 
@@ -92,7 +92,7 @@ class VideoTextClassifier(nn.Module):
         t = self.class_features()                                       # [C, D], trainable branch, every step
         parts = msta_loss(v, t, labels, self.targets, lambda_cons=self.lambda_cons, tau=self.tau)
         with torch.no_grad():
-            acc = ((F.normalize(v, dim=-1) @ F.normalize(t, dim=-1).T).argmax(1) == labels).float().mean()
+            acc = (cosine_logits(v, t, 1.0).argmax(1) == labels).float().mean()
         return {'loss': parts.total, 'ce': parts.ce.detach(), 'cons': parts.cons.detach(), 'acc': acc}
 
     @torch.no_grad()

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .viclip import (ViCLIP, ViCLIPConfig, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer, CheckpointError,
+from .viclip import (ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer, CheckpointError,
                               load_state_dict_strict, _read_checkpoint, _unwrap)
 
 # %% auto #0
@@ -146,8 +146,7 @@ class FrameCLIP(nn.Module):
 
     def logits(self, video_features, text_features, temp: float | None = None):
         "Cosine similarities divided by the temperature (CLIP's `1/exp(logit_scale)` unless given)."
-        v, t = F.normalize(video_features, dim=-1), F.normalize(text_features, dim=-1)
-        return v @ t.T / (self.temp if temp is None else temp)
+        return cosine_logits(video_features, text_features, self.temp if temp is None else temp)
 
 # %% ../nbs/02b_clip.ipynb #99ff1ea0
 _NOT_WEIGHTS = {'input_resolution', 'context_length', 'vocab_size', 'attn_mask', 'logit_bias'}

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import atomic_torch_save
+from .viclip import cosine_logits
 
 # %% auto #0
 __all__ = ['TEMPLATE', 'TAU', 'LAMBDA_CONS', 'class_prompts', 'class_logits', 'supervised_loss', 'FrozenTextTargets',
@@ -32,7 +33,7 @@ LAMBDA_CONS = 1.0   # Table 1
 
 def class_logits(video_features: Tensor, text_features: Tensor, tau: float = TAU) -> Tensor:
     "Cosine similarity of every video `[B, D]` with every class text feature `[C, D]`, divided by `tau`: `[B, C]`."
-    return F.normalize(video_features, dim=-1) @ F.normalize(text_features, dim=-1).T / tau
+    return cosine_logits(video_features, text_features, tau)
 
 def supervised_loss(video_features: Tensor, text_features: Tensor, labels: Tensor, tau: float = TAU) -> Tensor:
     "Eq. 15: cross-entropy over `class_logits`."

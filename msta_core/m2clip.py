@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .viclip import ViCLIP, ViCLIPConfig
+from .viclip import ViCLIP, ViCLIPConfig, cosine_logits
 from .clip import FrameCLIP
 from .tokenizer import default_tokenizer
 from .losses import TEMPLATE, TAU, class_prompts
@@ -302,7 +302,7 @@ class M2CLIPClassifier(VideoTextClassifier):
         video, labels = batch['video'], batch['label']
         v, frames, h = self.method.encode(self.model, video)
         t = self.class_features()                                             # [C, E]
-        logits = F.normalize(v, dim=-1) @ F.normalize(t, dim=-1).T / self.tau  # [B, C]
+        logits = cosine_logits(v, t, self.tau)                                # [B, C]
         pair = logits[:, labels]                                              # clip i vs the prompt of clip j
         parts = {'v2t': kl_soft_targets(pair, labels), 't2v': kl_soft_targets(pair.T, labels),
                  'cmc': F.cross_entropy(logits, labels),

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .core import atomic_torch_save, atomic_write_json, cache_dir, default_device, seed_everything
-from .viclip import ViCLIP, ViCLIPConfig, get_config, load_viclip
+from .viclip import ViCLIP, ViCLIPConfig, get_config, load_viclip, cosine_logits
 from .tokenizer import tokenize
 from .datasets import VideoSplit
 from .video import VideoReadError, read_clip, tsn_indices
@@ -58,8 +58,7 @@ def chunk_steps(steps: int, log_every: int) -> int:
 def vtc_loss(video_features: torch.Tensor, text_features: torch.Tensor, temp: torch.Tensor | float,
              idx: torch.Tensor | None = None) -> torch.Tensor:
     "Symmetric InfoNCE of paired features `[B, D]`; samples with equal `idx` count as positives of each other."
-    v, t = F.normalize(video_features, dim=-1), F.normalize(text_features, dim=-1)
-    sim = v @ t.T / temp                                                     # [B, B]: clip i vs caption j
+    sim = cosine_logits(video_features, text_features, temp)                 # [B, B]: clip i vs caption j
     if idx is None: idx = torch.arange(len(sim), device=sim.device)
     pos = (idx[:, None] == idx[None, :]).float()
     targets = pos / pos.sum(1, keepdim=True)
@@ -143,7 +142,7 @@ class ContrastivePretrainer(nn.Module):
         t = self.model.encode_text(batch['text'])
         loss = vtc_loss(v, t, self.model.temp, batch['label'])
         with torch.no_grad():
-            acc = ((F.normalize(v, dim=-1) @ F.normalize(t, dim=-1).T).argmax(1) == torch.arange(len(v), device=v.device)).float().mean()
+            acc = (cosine_logits(v, t, 1.0).argmax(1) == torch.arange(len(v), device=v.device)).float().mean()
         return {'loss': loss, 'acc': acc, 'temp': self.model.temp.detach()}
 
 # %% ../nbs/15_pretrain.ipynb #53f788e4

@@ -18,9 +18,9 @@ from .core import UnsafeFileError, is_torchscript, load_tensors
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config',
            'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer',
-           'TextTransformer', 'ViCLIP', 'read_key_list', 'CheckpointError', 'resize_temporal_embedding',
-           'resize_text_positions', 'load_state_dict_strict', 'load_viclip', 'PackedPrompts', 'inflate_weight',
-           'clip_to_viclip_state_dict', 'load_openai_clip']
+           'TextTransformer', 'cosine_logits', 'ViCLIP', 'read_key_list', 'CheckpointError',
+           'resize_temporal_embedding', 'resize_text_positions', 'load_state_dict_strict', 'load_viclip',
+           'PackedPrompts', 'inflate_weight', 'clip_to_viclip_state_dict', 'load_openai_clip']
 
 # %% ../nbs/02_viclip.ipynb #3311fad6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -206,6 +206,10 @@ class TextTransformer(nn.Module):
         return self.head(self.blocks(self.embed(tokens)), tokens)
 
 # %% ../nbs/02_viclip.ipynb #2d5bf607
+def cosine_logits(a: torch.Tensor, b: torch.Tensor, tau) -> torch.Tensor:
+    "Cosine similarity of every row of `a` `[N, D]` with every row of `b` `[M, D]`, divided by the temperature: `[N, M]`."
+    return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / tau
+
 class ViCLIP(nn.Module):
     "ViCLIP: a video tower with joint space-time attention and CLIP's text tower."
     def __init__(self, config: str | ViCLIPConfig = 'b16'):
@@ -243,8 +247,7 @@ class ViCLIP(nn.Module):
 
     def logits(self, video_features, text_features, temp: float | None = None):
         "Cosine similarities divided by the temperature (ViCLIP's learned `temp` unless given)."
-        v, t = F.normalize(video_features, dim=-1), F.normalize(text_features, dim=-1)
-        return v @ t.T / (self.temp if temp is None else temp)
+        return cosine_logits(video_features, text_features, self.temp if temp is None else temp)
 
 # %% ../nbs/02_viclip.ipynb #02ace290
 def read_key_list(path) -> list[tuple[str, tuple]]:
