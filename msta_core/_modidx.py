@@ -645,6 +645,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '', 'git_url
                                   'msta_core.viclip._build_and_load': ('viclip.html#_build_and_load', 'msta_core/viclip.py'),
                                   'msta_core.viclip._read_checkpoint': ('viclip.html#_read_checkpoint', 'msta_core/viclip.py'),
                                   'msta_core.viclip._unwrap': ('viclip.html#_unwrap', 'msta_core/viclip.py'),
+                                  'msta_core.viclip.check_state_dict': ('viclip.html#check_state_dict', 'msta_core/viclip.py'),
                                   'msta_core.viclip.clip_to_viclip_state_dict': ( 'viclip.html#clip_to_viclip_state_dict',
                                                                                   'msta_core/viclip.py'),
                                   'msta_core.viclip.cosine_logits': ('viclip.html#cosine_logits', 'msta_core/viclip.py'),

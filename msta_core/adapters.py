@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .core import UnsafeFileError, atomic_torch_save, load_tensors
-from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
+from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock, check_state_dict
 
 
 # %% auto #0
@@ -266,14 +266,7 @@ def peft_state_dict(model: ViCLIP) -> dict:
 def load_peft_state_dict(model: ViCLIP, sd: dict, where: str = 'state dict') -> None:
     "Copy a `peft_state_dict` into `model`; missing, unexpected or misshapen keys raise, naming them."
     own = peft_state_dict(model)
-    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        def show(xs): return ', '.join(xs[:5]) + (f' … (+{len(xs) - 5} more)' if len(xs) > 5 else '')
-        raise ValueError(f"{where} does not match this model's {peft_method(model).config.method} parameters"
-                         + (f"\n  missing ({len(missing)}): {show(missing)}" if missing else '')
-                         + (f"\n  unexpected ({len(unexpected)}): {show(unexpected)}" if unexpected else '')
-                         + (f"\n  wrong shape ({len(shapes)}): {show(shapes)}" if shapes else ''))
+    check_state_dict(own, sd, where, f"this model's {peft_method(model).config.method} parameters")
     with torch.no_grad():
         for k, p in own.items(): p.copy_(sd[k])
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_cpu_malloc
 from .loader import check_skipped
+from .viclip import check_state_dict
 
 # %% auto #0
 __all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'RESUME_IGNORED', 'BEST_RULE', 'TrainConfig', 'lr_at',
@@ -183,14 +184,9 @@ def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 def load_trainable_state_dict(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
     "Load trainable parameters saved by `trainable_state_dict`; any mismatch is an error naming the keys."
     own = dict(trainable_parameters(model))
-    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    if missing or unexpected:
-        raise ValueError(f"checkpoint does not match the model's trainable parameters (same method and options?): "
-                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    check_state_dict(own, sd, 'checkpoint', "the model's trainable parameters (same method and options?)")
     with torch.no_grad():
-        for n, p in own.items():
-            if p.shape != sd[n].shape: raise ValueError(f"checkpoint tensor {n}: {tuple(sd[n].shape)} vs model {tuple(p.shape)}")
-            p.copy_(sd[n])
+        for n, p in own.items(): p.copy_(sd[n])
 
 def _plain(obj):
     "Config objects → JSON-able builtins."

@@ -19,8 +19,8 @@ from .core import UnsafeFileError, is_torchscript, load_tensors
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config',
            'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer',
            'TextTransformer', 'cosine_logits', 'ViCLIP', 'read_key_list', 'CheckpointError',
-           'resize_temporal_embedding', 'resize_text_positions', 'load_state_dict_strict', 'load_viclip',
-           'PackedPrompts', 'inflate_weight', 'clip_to_viclip_state_dict', 'load_openai_clip']
+           'resize_temporal_embedding', 'resize_text_positions', 'check_state_dict', 'load_state_dict_strict',
+           'load_viclip', 'PackedPrompts', 'inflate_weight', 'clip_to_viclip_state_dict', 'load_openai_clip']
 
 # %% ../nbs/02_viclip.ipynb #3311fad6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -291,21 +291,24 @@ def _unwrap(obj, where) -> dict:
         raise CheckpointError(f"{where}: expected a state dict (or {{'model': state_dict}}) of tensors; got {type(obj).__name__}")
     return obj
 
-def load_state_dict_strict(model: nn.Module, sd: dict, where: str = 'checkpoint') -> None:
-    "Load `sd` into `model`; any missing, unexpected or misshapen key raises a `CheckpointError` listing them."
-    own = model.state_dict()
+def check_state_dict(own: dict, sd: dict, where: str, what: str) -> None:
+    "Raise a `CheckpointError` listing every key of `sd` missing, unexpected or misshapen against `own` (`what` it should fit)."
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
     shapes = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in sd and sd[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         hint = ''
-        if len(missing) == len(own): hint = ' None of the expected keys are present: is this a checkpoint of another model?'
+        if own and len(missing) == len(own): hint = ' None of the expected keys are present: is this a checkpoint of another model?'
         def show(xs): return ', '.join(xs[:8]) + (f' … (+{len(xs) - 8} more)' if len(xs) > 8 else '')
-        raise CheckpointError(f"{where} does not match {type(model).__name__} ({len(own)} tensors expected).{hint}"
+        raise CheckpointError(f"{where} does not match {what} ({len(own)} tensors expected).{hint}"
                               + (f"\n  missing ({len(missing)}): {show(missing)}" if missing else '')
                               + (f"\n  unexpected ({len(unexpected)}): {show(unexpected)}" if unexpected else '')
                               + (f"\n  wrong shape ({len(shapes)}): {show(shapes)}" if shapes else ''))
+
+def load_state_dict_strict(model: nn.Module, sd: dict, where: str = 'checkpoint') -> None:
+    "Load `sd` into `model`; any missing, unexpected or misshapen key raises a `CheckpointError` listing them."
+    check_state_dict(model.state_dict(), sd, where, type(model).__name__)
     model.load_state_dict(sd, strict=True)
 
 def load_viclip(path_or_state_dict, config: str | ViCLIPConfig = 'b16', num_frames: int | None = None,
