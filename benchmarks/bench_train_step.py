@@ -71,11 +71,13 @@ def prompt_tokens(names, context_length: int):
 def flop_parts(first_block: int, c, text_tokens: int = 0, text_keys: float = 0.0) -> tuple[float, float, float]:
     """Multiply-adds of one clip's video forward, of its backward down to `first_block`, and of the text blocks from
     `first_block` on (forward and input gradient) for `text_tokens` packed prompt tokens with `text_keys` keys each on average."""
+    from msta_core.accounting import block_macs
     L, D, layers = 1 + c.grid ** 2 * c.time_steps, c.vision_width, c.vision_layers
-    linear, attn = 12 * L * D * D, 2 * L * L * D                   # qkv + out + MLP; QKᵀ and PV
+    linear = block_macs(L, D, attention=False)                     # qkv + out + MLP
+    attn = block_macs(L, D) - linear                               # QKᵀ and PV
     backward = (layers - first_block + 1) * (linear + 2.5 * attn)
     Dt, n = c.text_width, c.text_layers - first_block + 1
-    text = n * (2 * 12 * text_tokens * Dt * Dt + 3.5 * 2 * text_tokens * text_keys * Dt)
+    text = n * (2 * block_macs(text_tokens, Dt, attention=False) + 3.5 * 2 * text_tokens * text_keys * Dt)
     return layers * (linear + attn), backward, text
 
 

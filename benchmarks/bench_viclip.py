@@ -10,14 +10,7 @@ import argparse, time
 import torch
 from torch import nn
 from msta_core.viclip import ViCLIP, get_config
-
-
-def vision_macs(c) -> float:
-    "Analytic multiply-adds of the video tower for one clip (attention included)."
-    L, D = 1 + c.grid ** 2 * c.time_steps, c.vision_width
-    per_block = L * D * 3 * D + 2 * L * L * D + L * D * D + 8 * L * D * D      # qkv, QK^T and AV, out-proj, MLP
-    patch = c.grid ** 2 * c.time_steps * D * 3 * c.kernel_size * c.patch_size ** 2
-    return c.vision_layers * per_block + patch + D * c.embed_dim
+from msta_core.accounting import analytic_vision_macs
 
 
 class OfficialAttention(nn.Module):
@@ -59,10 +52,10 @@ def main():
     c = get_config(a.config, num_frames=a.frames)
     model = ViCLIP(c).to(dev).eval()
     x = torch.randn(a.batch, a.frames, 3, c.input_resolution, c.input_resolution, device=dev)
-    macs = vision_macs(c) * a.batch
+    macs = analytic_vision_macs(c) * a.batch
     print(f"ViCLIP-{a.config} video tower, {a.batch}×{a.frames}×{c.input_resolution}², fp32, device={dev}, "
           f"threads={torch.get_num_threads()}, torch {torch.__version__}")
-    print(f"analytic multiply-adds per clip: {vision_macs(c) / 1e9:.2f} G")
+    print(f"analytic multiply-adds per clip: {analytic_vision_macs(c) / 1e9:.2f} G")
     mm = matmul_gflops(dev)
     print(f"fp32 matmul (2048²): {mm:.1f} GFLOP/s")
     with torch.inference_mode():
