@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_engine.ipynb #b6b077dc
 from __future__ import annotations
-import csv, hashlib, json, math, os, platform, subprocess, sys, time, warnings
+import csv, hashlib, itertools, json, math, os, platform, subprocess, sys, time, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, field, fields, is_dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_cpu_malloc
-from .loader import check_skipped
+from .loader import check_skipped, split_batch
 from .viclip import check_state_dict
 
 # %% auto #0
@@ -25,7 +25,9 @@ __all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'RESUME_IGNORED', 'BEST
            'evaluation_epochs', 'epoch_steps', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed',
            'all_gather_cat', 'teardown_distributed', 'mix_seed', 'EpochSampler', 'trainable_state_dict',
            'load_trainable_state_dict', 'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics',
-           'config_changes', 'saved_config', 'check_resume', 'autocast_setup', 'set_tf32', 'NonFiniteLossError', 'fit']
+           'config_changes', 'saved_config', 'check_resume', 'autocast_setup', 'set_tf32', 'NonFiniteLossError',
+           'Training', 'setup_training', 'checkpoint', 'resume_state', 'epoch_tally', 'accumulate', 'train_step',
+           'epoch_metrics', 'end_of_epoch', 'fit']
 
 # %% ../nbs/12_engine.ipynb #f67d54d3
 REPORTS = ('final', 'paper')
@@ -299,111 +301,167 @@ def _to(batch, device):
     if isinstance(batch, (list, tuple)): return type(batch)(_to(v, device) for v in batch)
     return batch
 
+@dataclass
+class Training:
+    "What a run trains with: the model (and its DDP wrapper), optimiser, precision, schedule and where it writes."
+    model: nn.Module
+    net: nn.Module                    # the model, or its DistributedDataParallel wrapper
+    opt: torch.optim.Optimizer
+    autocast: Callable
+    scaler: Any                       # a GradScaler (fp16) or None
+    cfg: TrainConfig
+    d: Dist
+    sampler: EpochSampler
+    samples: int                      # videos in the training set (to judge how many were unreadable)
+    steps_per_epoch: int
+    accum: int                        # micro-batches per optimiser step
+    out_dir: Path
+    config: Any                       # what a resume must match (saved in each checkpoint)
+    @property
+    def ck_path(self) -> Path: return self.out_dir / 'last.pt'
+    def lr(self, step: int) -> float:
+        "The scheduled lr at global `step`."
+        steps, cfg = self.steps_per_epoch, self.cfg
+        return lr_at(step, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)), cfg.lr, cfg.lr * cfg.lr_min_ratio)
+
+def setup_training(model: nn.Module, dataset, cfg: TrainConfig, out_dir: Path, config, d: Dist) -> Training:
+    "Move the model to this process's device, build the sampler, optimiser, precision and (several processes) DDP."
+    model.to(d.device)
+    accum = cfg.accum_steps(d.world_size)
+    sampler = EpochSampler(len(dataset), cfg.seed, True, d.rank, d.world_size)
+    steps_per_epoch = epoch_steps(len(sampler.order()), cfg, d.world_size)
+    opt = build_optimizer(model, cfg)
+    autocast, scaler = autocast_setup(cfg.amp, d.device)
+    net = nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == 'cuda' else None) if d.enabled else model
+    return Training(model, net, opt, autocast, scaler, cfg, d, sampler, len(dataset), steps_per_epoch, accum, out_dir, config)
+
+def checkpoint(t: Training, *, epoch: int, step_in_epoch: int, step: int, history: list, running: dict | None = None) -> None:
+    "Write `last.pt` (rank 0 calls it): the trained weights, optimiser, and where the run stands."
+    save_checkpoint(t.ck_path, t.model, t.opt, t.scaler, epoch=epoch, step_in_epoch=step_in_epoch, step=step,
+                    history=history, running=running, config=t.config)
+
+# %% ../nbs/12_engine.ipynb #a6fffb9d
+def resume_state(t: Training, resume: bool) -> tuple[int, int, int, list, dict]:
+    "`(epoch, step_in_epoch, step, history, running)` to start from: `last.pt`'s if `resume` and it exists, else zeros."
+    found = t.ck_path.exists() if resume else False
+    if t.d.enabled:                                                           # every process must resume, or none
+        seen = [None] * t.d.world_size; dist.all_gather_object(seen, found)
+        if len(set(seen)) > 1:
+            raise RuntimeError(f"processes disagree on whether {t.ck_path} exists (ranks that see it: "
+                               f"{[r for r, s in enumerate(seen) if s]}): out_dir must be on a filesystem every node shares")
+    if not found: return 0, 0, 0, [], {}
+    ck = load_checkpoint(t.ck_path, t.model, t.opt, t.scaler)
+    epoch, start, step, history, running = ck['epoch'], ck['step_in_epoch'], ck['step'], ck['history'], ck.get('running', {})
+    if start >= t.steps_per_epoch: epoch, start, running = epoch + 1, 0, {}    # that epoch was finished
+    if t.d.is_main: print(f"resumed from {t.ck_path}: epoch {epoch}, step {start}/{t.steps_per_epoch}")
+    return epoch, start, step, history, running
+
+# %% ../nbs/12_engine.ipynb #c06133d0
+def epoch_tally(running: dict) -> dict:
+    "The epoch's running sums: `{'sums', 'count', 'skipped'}`, continued from a checkpoint's `running` (or empty)."
+    return {'sums': dict(running.get('sums', {})), 'count': running.get('count', 0), 'skipped': list(running.get('skipped', []))}
+
+def accumulate(t: Training, batch, tally: dict, *, parts: int, sync: bool, where: str) -> None:
+    "Forward and backward of one micro-batch (`1/parts` of the step); DDP all-reduces the gradients only if `sync`."
+    batch, skipped = split_batch(batch)
+    tally['skipped'] += skipped
+    with (nullcontext() if sync or not t.d.enabled else t.net.no_sync()), t.autocast():
+        out = t.net(_to(batch, t.d.device))
+    loss = out['loss']
+    if not torch.isfinite(loss.detach()).all():
+        raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at {where}; the last good checkpoint is "
+                                 f"{t.ck_path if t.ck_path.exists() else 'not written yet'}. "
+                                 f"Lower the lr, check the inputs, or use amp='off'.")
+    loss = loss / parts
+    if t.scaler: loss = t.scaler.scale(loss)
+    loss.backward()
+    for k, v in out.items():
+        if torch.is_tensor(v) and v.numel() == 1: tally['sums'][k] = tally['sums'].get(k, 0.0) + float(v.detach())
+    tally['count'] += 1
+
+def train_step(t: Training, batches, tally: dict, *, step: int, where: str) -> float:
+    "One optimiser step at global `step`: up to `accum` micro-batches from `batches`, clipped, stepped; returns its lr."
+    lr = t.lr(step)
+    for g in t.opt.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)    # lr_scale: e.g. M2-CLIP's text adapters
+    torch.manual_seed(mix_seed(t.cfg.seed, step, t.d.rank))                # dropout etc.: a function of the step
+    t.opt.zero_grad(set_to_none=True)
+    micro = list(itertools.islice(batches, t.accum))                      # fewer at the end of the epoch
+    for j, batch in enumerate(micro):
+        accumulate(t, batch, tally, parts=len(micro), sync=j == len(micro) - 1, where=where)
+    if t.scaler: t.scaler.unscale_(t.opt)
+    if t.cfg.grad_clip: torch.nn.utils.clip_grad_norm_([p for _, p in trainable_parameters(t.model)], t.cfg.grad_clip)
+    if t.scaler:
+        t.scaler.step(t.opt)
+        t.scaler.update()
+    else:
+        t.opt.step()
+    return lr
+
+# %% ../nbs/12_engine.ipynb #8fd33805
+def epoch_metrics(t: Training, tally: dict, *, epoch: int, step: int, lr: float) -> dict:
+    "The epoch's metrics row: its scalars averaged over all processes, and the unreadable videos counted (`check_skipped`)."
+    sums, d = tally['sums'], t.d
+    keys = sorted(sums)
+    total = torch.tensor([sums[k] for k in keys] + [tally['count']], dtype=torch.float64, device=d.device)
+    if d.enabled: dist.all_reduce(total)
+    row = {'epoch': epoch + 1, 'step': step, 'lr': lr, **{f'train_{k}': (total[i] / total[-1]).item() for i, k in enumerate(keys)}}
+    skipped = tally['skipped']
+    if d.enabled:
+        parts = [None] * d.world_size; dist.all_gather_object(parts, skipped); skipped = [p for ps in parts for p in ps]
+    with warnings.catch_warnings():
+        if not d.is_main: warnings.simplefilter('ignore')
+        row['skipped_videos'] = check_skipped(skipped, t.samples, t.cfg.max_bad_fraction, f'epoch {epoch + 1}')
+    return row
+
+def end_of_epoch(t: Training, row: dict, history: list, evaluate: Callable | None, *, epoch: int, step: int) -> None:
+    "Evaluate if this epoch is listed, keep `best.pt` (`report='paper'`), append `row` to `history` and the metrics, save `last.pt`."
+    if evaluate is not None and epoch + 1 in evaluation_epochs(t.cfg):
+        t.model.eval(); row.update(evaluate(t.model, epoch + 1) or {})
+    best = max((h['top1'] for h in history if 'top1' in h), default=None)
+    history.append(row)
+    if not t.d.is_main: return
+    if t.cfg.report == 'paper' and 'top1' in row and (best is None or row['top1'] > best):   # before last.pt: a kill between repeats the epoch
+        atomic_torch_save({'model': trainable_state_dict(t.model), 'epoch': epoch + 1, 'top1': row['top1'],
+                           'rule': BEST_RULE}, t.out_dir / 'best.pt')
+    write_metrics(t.out_dir, row)
+    checkpoint(t, epoch=epoch, step_in_epoch=t.steps_per_epoch, step=step, history=history)
+    print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()), flush=True)
+
+# %% ../nbs/12_engine.ipynb #efaae718
 def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None, evaluate: Callable | None = None,
         resume: bool = True, config_to_save=None, d: Dist | None = None, stop_after_steps: int | None = None,
         progress: bool = True) -> list[dict]:
     "Train `model` (its `forward(batch)` returns `{'loss': ...}`) on `dataset`; returns the per-epoch history."
     d = d or setup_distributed()
     malloc_tuned = d.device.type == 'cpu' and tune_cpu_malloc()     # reuse freed memory: faster steps on CPU (00_core)
-    out_dir = Path(out_dir); ck_path = out_dir / 'last.pt'
-    config_to_save = config_to_save if config_to_save is not None else cfg   # what a resume must match
-    if resume and ck_path.exists(): check_resume(ck_path, config_to_save)   # before anything is written
+    out_dir, config = Path(out_dir), config_to_save if config_to_save is not None else cfg
+    if resume and (out_dir / 'last.pt').exists(): check_resume(out_dir / 'last.pt', config)   # before anything is written
     precision = {'amp': cfg.amp, **(set_tf32(cfg.tf32) if d.device.type == 'cuda' else {})}
     if d.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config_to_save),
-                                                      'train': _plain(cfg), 'world_size': d.world_size, 'precision': precision,
-                                                      'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
-    model.to(d.device)
-    accum = cfg.accum_steps(d.world_size)
-    sampler = EpochSampler(len(dataset), cfg.seed, True, d.rank, d.world_size)
-    steps_per_epoch = epoch_steps(len(sampler.order()), cfg, d.world_size)
-    eval_epochs = evaluation_epochs(cfg)
-    total, warmup = cfg.epochs * steps_per_epoch, int(round(cfg.warmup_epochs * steps_per_epoch))
-    opt = build_optimizer(model, cfg)
-    autocast, scaler = autocast_setup(cfg.amp, d.device)
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == 'cuda' else None) if d.enabled else model
-    epoch, start_step_in_epoch, step, history, running = 0, 0, 0, [], {}
-    found = ck_path.exists() if resume else False
-    if d.enabled:                                                             # every process must resume, or none
-        seen = [None] * d.world_size; dist.all_gather_object(seen, found)
-        if len(set(seen)) > 1:
-            raise RuntimeError(f"processes disagree on whether {ck_path} exists (ranks that see it: "
-                               f"{[r for r, s in enumerate(seen) if s]}): out_dir must be on a filesystem every node shares")
-    if found:
-        ck = load_checkpoint(ck_path, model, opt, scaler)
-        epoch, start_step_in_epoch, step, history = ck['epoch'], ck['step_in_epoch'], ck['step'], ck['history']
-        running = ck.get('running', {})
-        if start_step_in_epoch >= steps_per_epoch: epoch, start_step_in_epoch, running = epoch + 1, 0, {}
-        if d.is_main: print(f"resumed from {ck_path}: epoch {epoch}, step {start_step_in_epoch}/{steps_per_epoch}")
-    steps_done_here = 0
-    # one loader for the whole run: its workers start once (the sampler, in this process, is re-set each epoch)
-    loader = DataLoader(dataset, batch_size=cfg.micro_batch, sampler=sampler, num_workers=cfg.num_workers,
+        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config), 'train': _plain(cfg), 'world_size': d.world_size,
+                          'precision': precision, 'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
+    t = setup_training(model, dataset, cfg, out_dir, config, d)
+    epoch, start, step, history, running = resume_state(t, resume)
+    loader = DataLoader(dataset, batch_size=cfg.micro_batch, sampler=t.sampler, num_workers=cfg.num_workers,
                         collate_fn=collate_fn, drop_last=False, persistent_workers=cfg.num_workers > 0,
                         pin_memory=d.device.type == 'cuda')
+    steps_here = 0
     while epoch < cfg.epochs:
         model.train()
-        sampler.set_epoch(epoch, skip=start_step_in_epoch * cfg.micro_batch * accum)
-        sums, count = dict(running.get('sums', {})), running.get('count', 0)
-        skipped = list(running.get('skipped', []))
-        bar = tqdm(total=steps_per_epoch, initial=start_step_in_epoch, desc=f'epoch {epoch + 1}/{cfg.epochs}',
+        t.sampler.set_epoch(epoch, skip=start * cfg.micro_batch * t.accum)
+        tally, batches = epoch_tally(running), iter(loader)
+        bar = tqdm(total=t.steps_per_epoch, initial=start, desc=f'epoch {epoch + 1}/{cfg.epochs}',
                    disable=not (progress and d.is_main), leave=False)
-        it, s = iter(loader), start_step_in_epoch
-        while s < steps_per_epoch:
-            lr = lr_at(step, total, warmup, cfg.lr, cfg.lr * cfg.lr_min_ratio)
-            for g in opt.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)   # lr_scale: e.g. M2-CLIP's text adapters
-            torch.manual_seed(mix_seed(cfg.seed, step, d.rank))                # dropout etc.: a function of the step
-            opt.zero_grad(set_to_none=True)
-            micro = []
-            for _ in range(accum):
-                try: micro.append(next(it))
-                except StopIteration: break
-            for j, batch in enumerate(micro):
-                if isinstance(batch, dict):
-                    batch = dict(batch); skipped += [p for p in batch.pop('skipped', []) if p]; batch.pop('index', None)
-                sync = j == len(micro) - 1 or not d.enabled
-                with (nullcontext() if sync else net.no_sync()), autocast():
-                    out = net(_to(batch, d.device))
-                loss = out['loss']
-                if not torch.isfinite(loss.detach()).all():
-                    raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {s} (global step {step}); "
-                                             f"the last good checkpoint is {ck_path if ck_path.exists() else 'not written yet'}. "
-                                             f"Lower the lr, check the inputs, or use amp='off'.")
-                (scaler.scale(loss / len(micro)) if scaler else loss / len(micro)).backward()
-                for k, v in out.items():
-                    if torch.is_tensor(v) and v.numel() == 1: sums[k] = sums.get(k, 0.0) + float(v.detach())
-                count += 1
-            if scaler: scaler.unscale_(opt)
-            if cfg.grad_clip: torch.nn.utils.clip_grad_norm_([p for _, p in trainable_parameters(model)], cfg.grad_clip)
-            (scaler.step(opt), scaler.update()) if scaler else opt.step()
-            s += 1; step += 1; steps_done_here += 1
-            bar.update(1); bar.set_postfix(loss=f"{sums.get('loss', 0) / max(count, 1):.4f}", lr=f'{lr:.2e}')
-            if d.is_main and cfg.save_every and step % cfg.save_every == 0 and s < steps_per_epoch:
-                save_checkpoint(ck_path, model, opt, scaler, epoch=epoch, step_in_epoch=s, step=step, history=history,
-                                running={'sums': sums, 'count': count, 'skipped': skipped}, config=config_to_save)
-            if stop_after_steps is not None and steps_done_here >= stop_after_steps:
+        for s in range(start, t.steps_per_epoch):
+            lr = train_step(t, batches, tally, step=step, where=f'epoch {epoch + 1}, step {s} (global step {step})')
+            step += 1; steps_here += 1
+            bar.update(1); bar.set_postfix(loss=f"{tally['sums'].get('loss', 0) / max(tally['count'], 1):.4f}", lr=f'{lr:.2e}')
+            if d.is_main and cfg.save_every and step % cfg.save_every == 0 and s + 1 < t.steps_per_epoch:
+                checkpoint(t, epoch=epoch, step_in_epoch=s + 1, step=step, history=history, running=tally)
+            if stop_after_steps is not None and steps_here >= stop_after_steps:
                 bar.close(); return history                                    # for tests of resume
         bar.close()
-        # epoch metrics: averaged over processes
-        keys = sorted(sums)
-        t = torch.tensor([sums[k] for k in keys] + [count], dtype=torch.float64, device=d.device)
-        if d.enabled: dist.all_reduce(t)
-        row = {'epoch': epoch + 1, 'step': step, 'lr': lr, **{f'train_{k}': (t[i] / t[-1]).item() for i, k in enumerate(keys)}}
-        if d.enabled:
-            parts = [None] * d.world_size; dist.all_gather_object(parts, skipped); skipped = [p for ps in parts for p in ps]
-        with warnings.catch_warnings():
-            if not d.is_main: warnings.simplefilter('ignore')
-            row['skipped_videos'] = check_skipped(skipped, len(dataset), cfg.max_bad_fraction, f'epoch {epoch + 1}')
-        if evaluate is not None and epoch + 1 in eval_epochs:
-            model.eval(); row.update(evaluate(model, epoch + 1) or {})
-        best = max((h['top1'] for h in history if 'top1' in h), default=None)
-        history.append(row)
-        if d.is_main:
-            if cfg.report == 'paper' and 'top1' in row and (best is None or row['top1'] > best):   # before last.pt: a kill between repeats the epoch
-                atomic_torch_save({'model': trainable_state_dict(model), 'epoch': epoch + 1, 'top1': row['top1'],
-                                   'rule': BEST_RULE}, out_dir / 'best.pt')
-            write_metrics(out_dir, row)
-            save_checkpoint(ck_path, model, opt, scaler, epoch=epoch, step_in_epoch=steps_per_epoch, step=step, history=history, config=config_to_save)
-            print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()), flush=True)
-        epoch, start_step_in_epoch, running = epoch + 1, 0, {}
+        end_of_epoch(t, epoch_metrics(t, tally, epoch=epoch, step=step, lr=lr), history, evaluate, epoch=epoch, step=step)
+        epoch, start, running = epoch + 1, 0, {}
     return history

@@ -15,7 +15,7 @@ from .datasets import Sample, VideoSplit
 from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform, test_transform)
 
 # %% auto #0
-__all__ = ['TooManyBrokenVideos', 'VideoDataset', 'check_skipped']
+__all__ = ['LOADER_KEYS', 'TooManyBrokenVideos', 'VideoDataset', 'split_batch', 'check_skipped']
 
 # %% ../nbs/10_loader.ipynb #898f1456
 class TooManyBrokenVideos(RuntimeError):
@@ -81,6 +81,16 @@ class VideoDataset(Dataset):
                                   f"(data_prep/resize_videos.py re-encodes odd formats).")
 
 # %% ../nbs/10_loader.ipynb #32c8f0ba
+LOADER_KEYS = ('skipped', 'index')             # what VideoDataset adds to an item for its own bookkeeping
+
+def split_batch(batch):
+    "`(batch without the loader's keys, paths of the videos it skipped)`; a batch that is not a dict passes through."
+    if not isinstance(batch, dict): return batch, []
+    batch = dict(batch)
+    skipped = [p for p in batch.pop('skipped', []) if p]
+    for k in LOADER_KEYS: batch.pop(k, None)
+    return batch, skipped
+
 def check_skipped(paths: Sequence[str], total: int, max_bad_fraction: float = 0.5, what: str = 'epoch') -> int:
     "Warn about unreadable videos (naming them); raise if more than `max_bad_fraction` of `total` were unreadable."
     bad = sorted(set(p for p in paths if p))
