@@ -44,8 +44,7 @@ def jobs(seeds, protocols):
                 if method != 'zero-shot' or s == seeds[0]]           # zero-shot trains nothing: one run
     main = [(p, m, b) for p, m, b in MAIN_GRID if p in protocols]
     rest = [(p, m, b) for p, m, b in GRID[FIRST:] if p in protocols]
-    order = sorted(main, key=lambda row: PROTOCOLS.index(row[0]))
-    return ([job for p in PROTOCOLS for s in seeds for row in order if row[0] == p for job in runs(row, [s])] +
+    return ([job for p in PROTOCOLS for s in seeds for row in main if row[0] == p for job in runs(row, [s])] +
             [job for row in rest for job in runs(row, seeds)])
 
 
