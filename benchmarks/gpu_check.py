@@ -216,8 +216,7 @@ def loader_check(s, tmp: Path) -> dict:
     "Clips/s of the training data path on the synthetic world re-encoded at 320×240, all cores as workers."
     from msta_core.synthetic import generate_world
     from msta_core.datasets import VideoSplit
-    from msta_core.loader import VideoDataset
-    from msta_core.engine import EpochSampler
+    from msta_core.loader import EpochSampler, VideoDataset
     t0 = time.time()
     world = generate_world(tmp / 'world', seed=0, workers=s['workers'], **s['world'])
     split = world.split('actions_train')
@@ -226,7 +225,7 @@ def loader_check(s, tmp: Path) -> dict:
     jobs = [(str(world.root / v.path), str(root / v.path), s['size'], s['frames']) for v in samples]
     with ProcessPoolExecutor(s['workers']) as pool: list(pool.map(reencode, jobs))
     prep = time.time() - t0
-    ds = VideoDataset(VideoSplit(root, samples, split.classnames), num_frames=8, size=s['load_size'], mode='train')
+    ds = VideoDataset.for_model(VideoSplit(root, samples, split.classnames), get_config('b16', input_resolution=s['load_size']), mode='train')
     epochs = max(1, math.ceil(s['loader_clips'] / len(ds)))
     sampler = EpochSampler(len(ds) * epochs, seed=0)
     class Repeat(torch.utils.data.Dataset):

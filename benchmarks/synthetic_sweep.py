@@ -1,9 +1,11 @@
 """Choose lr and α of the synthetic presets by one rule for every method (α: the option that scales the method's branch,
 `BRANCH_SCALE`: MSTA's `alpha`, LoRA's, AdaptFormer's and ST-Adapter's `scale`): few-shot K = 2 (split 1, seed 1), each
-method at every point of a small grid, scored on the actions dataset's validation videos (`actions_val`, never a
-test set); the best validation top-1 wins (ties: the smaller lr, then the smaller α).
+method at every point of a grid of one shape (three learning rates, 1e-3 to 1e-2 for the PEFT methods and a tenth of
+that, 1e-4 to 1e-3, for full fine-tuning, × α ∈ {0.1, 1}), scored on the actions dataset's validation videos
+(`actions_val`, never a test set); the best validation top-1 wins (ties: the smaller lr, then the smaller α). A choice
+on the edge of its grid is marked: the grid should then grow on that side, for every method.
 
-    python benchmarks/synthetic_sweep.py [--out runs/synthetic_sweep]
+    python benchmarks/synthetic_sweep.py [--out runs/synthetic_sweep] [--jobs 2]
 
 Prints one line per run and the chosen (lr, α) per method; the presets notebook (14_presets) shows the output.
 """
@@ -14,38 +16,47 @@ from dataclasses import replace
 from tqdm.auto import tqdm
 from msta_core.presets import synthetic_preset
 from msta_core.adapters import BRANCH_SCALE
+from synthetic_table import prepare, in_parallel, train_run
 
-GRID = {'msta': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
-        'lora': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
-        'adaptformer': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
-        'st-adapter': [(lr, a) for lr in (1e-3, 5e-3) for a in (0.1, 1.0)],
-        'm2clip': [(lr, None) for lr in (1e-3, 5e-3)],
-        'full': [(lr, None) for lr in (1e-4, 1e-3)]}
+PEFT_LRS, FULL_LRS, ALPHAS = (1e-3, 5e-3, 1e-2), (1e-4, 5e-4, 1e-3), (0.1, 1.0)
+GRID = {**{m: [(lr, a) for lr in PEFT_LRS for a in ALPHAS] for m in ('msta', 'lora', 'adaptformer', 'st-adapter')},
+        'm2clip': [(lr, None) for lr in PEFT_LRS],             # M2-CLIP and full fine-tuning have no branch scale
+        'full': [(lr, None) for lr in FULL_LRS]}
+
+
+def sweep_run(args) -> dict:
+    "One grid point (trained now unless its folder has results): its validation and training top-1."
+    method, lr, alpha, out, threads = args
+    if not (out / 'results.json').exists():
+        cfg = synthetic_preset('fewshot', method, shots=2, split=1, out_dir=str(out), eval_datasets=('val',))
+        cfg = replace(cfg, train=replace(cfg.train, seed=1, lr=lr),
+                      peft=replace(cfg.peft, **{BRANCH_SCALE[cfg.peft.method]: alpha}) if alpha is not None else cfg.peft)
+        train_run(cfg, threads)
+    r = json.loads((out / 'results.json').read_text())['results']
+    return {'val': r['val']['top1'], 'train': r['train']['top1']}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default='runs/synthetic_sweep')
-    ap.add_argument('--methods', nargs='+', default=list(GRID))
+    ap.add_argument('--methods', nargs='+', default=list(GRID), choices=list(GRID))
+    ap.add_argument('--jobs', type=int, default=2, help='runs at a time, each on cores/jobs threads')
     a = ap.parse_args()
-    from msta_core.experiment import run_experiment
+    if a.jobs < 1: ap.error('--jobs must be at least 1')
     t0 = time.time()
-    todo = [(m, lr, al) for m in a.methods for lr, al in GRID[m]]
+    _, threads = prepare(a.jobs)
+    todo = [(m, lr, al, Path(a.out) / f'{m}_lr{lr:g}_alpha{al}', threads) for m in a.methods for lr, al in GRID[m]]
     best = {}
-    for method, lr, alpha in tqdm(todo, desc='lr/alpha sweep', unit='run'):
-        out = Path(a.out) / f'{method}_lr{lr:g}_alpha{alpha}'
-        if not (out / 'results.json').exists():
-            cfg = synthetic_preset('fewshot', method, shots=2, split=1, out_dir=str(out), eval_datasets=('val',))
-            cfg = replace(cfg, train=replace(cfg.train, seed=1, lr=lr),
-                          peft=replace(cfg.peft, **{BRANCH_SCALE[cfg.peft.method]: alpha}) if alpha is not None else cfg.peft)
-            run_experiment(cfg, progress=False)
-        r = json.loads((out / 'results.json').read_text())['results']
-        val, train = r['val']['top1'], r['train']['top1']
-        tqdm.write(f"{method:<12} lr {lr:<6g} alpha {str(alpha):<5} val {val:5.1f}  train {train:5.1f}")
-        key = (val, -lr, -(alpha or 0))
+    for (method, lr, alpha, *_), r in zip(todo, tqdm(in_parallel(sweep_run, todo, a.jobs), total=len(todo),
+                                                     desc='lr/alpha sweep', unit='run')):
+        tqdm.write(f"{method:<12} lr {lr:<6g} alpha {str(alpha):<5} val {r['val']:5.1f}  train {r['train']:5.1f}")
+        key = (r['val'], -lr, -(alpha or 0))
         if method not in best or key > best[method][0]: best[method] = (key, lr, alpha)
     print('\nchosen (best validation top-1):')
-    for m, (key, lr, alpha) in best.items(): print(f"  {m:<12} lr {lr:g}  alpha {alpha}  (val {key[0]:.1f})")
+    for m, (key, lr, alpha) in best.items():
+        lrs = [l for l, _ in GRID[m]]
+        edge = ' (on the edge of the lr grid)' if lr in (min(lrs), max(lrs)) else ''
+        print(f"  {m:<12} lr {lr:g}  alpha {alpha}  (val {key[0]:.1f}){edge}")
     print(f"total {time.time() - t0:.0f} s")
 
 

@@ -13,14 +13,24 @@ own folder; finished runs are reused. The zero-shot method trains nothing and se
 seed: it runs once per protocol. Jobs run in priority order (every protocol's main methods first, all seeds; then M2-CLIP, ST-Adapter on
 the frame-level backbone, few-shot full fine-tuning and the ablations); with --budget-minutes no
 new job starts after that time, and the table says how many runs stand behind each cell.
+
+Runs are small (a 4-block model on 32-pixel clips), so `--jobs 2` (the default) runs two at a time, each on one thread
+with its data loaded in its own process, and every video of the world is decoded once, up front
+(`loader.preload_frames`), not once per run. Neither changes a run's numbers: a run does the same arithmetic on the
+same frames whichever way it is scheduled (checked in `tests/test_experiment.py`).
 """
-import argparse, json, time
+import argparse, json, multiprocessing, os, time
 from pathlib import Path
 from dataclasses import replace
+
+import torch
 
 from tqdm.auto import tqdm
 from msta_core.presets import synthetic_preset
 from msta_core.experiment import run_experiment, synthetic_world
+from msta_core.loader import preload_frames
+from msta_core.pretrain import ensure_pretrained
+from msta_core.synthetic import SPLIT_FILES
 from msta_core.results import collect_runs, synthetic_tables
 from msta_core.diagnostics import soundness_checks
 
@@ -52,6 +62,49 @@ def run_name(protocol, shots, method, backbone, seed) -> str:
     return f"{protocol}_{shots}_{method}" + (f"_{backbone}" if backbone != 'b16' else '') + f"_seed{seed}"
 
 
+def prepare(jobs: int):
+    "The world and the pre-trained model (made now if missing, before any run), every video decoded once, this process's threads."
+    world = synthetic_world()
+    ensure_pretrained(world)                                     # no two runs pre-train at once
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if threads: torch.set_num_threads(threads)
+    n = preload_frames([world.split(s) for s in SPLIT_FILES if s != 'pretrain'], progress=True)
+    print(f"{n} videos decoded once for all runs")
+    return world, threads
+
+
+def in_parallel(fn, work: list, jobs: int):
+    "`fn(item)` for every item, in order; with jobs > 1, that many at a time, each in a fresh process forked from this one."
+    if jobs == 1: yield from map(fn, work); return
+    pool = multiprocessing.get_context('fork').Pool(jobs, maxtasksperchild=1)   # shares the decoded frames, leaves nothing
+    try: yield from pool.imap(fn, work)
+    finally: pool.close(); pool.join()
+
+
+def train_run(cfg, threads: int | None) -> dict:
+    "`run_experiment(cfg)` on `threads` threads with the data loaded in this process (None: as the preset says)."
+    if threads:
+        torch.set_num_threads(threads)
+        cfg = replace(cfg, train=replace(cfg.train, num_workers=0))
+    return run_experiment(cfg, progress=False)
+
+
+def run_one(job, out_root: str, t0: float, budget_minutes: float, threads: int | None) -> str | None:
+    "Train and evaluate one job unless it is done or the budget is spent; the line to print (None: skipped for time)."
+    protocol, shots, method, backbone, seed, epochs = job
+    out = (Path(out_root) / run_name(protocol, shots, method, backbone, seed) if epochs is None else
+           Path(f'{out_root}_ceiling') / f'supervised_full_{epochs}epochs_seed{seed}')
+    if (out / 'results.json').exists(): return ''
+    if time.time() - t0 > 60 * budget_minutes: return None
+    cfg = synthetic_preset(protocol, method, shots=shots or 2, split=seed, out_dir=str(out), backbone=backbone)
+    r = train_run(replace(cfg, train=replace(cfg.train, seed=seed, **({'epochs': epochs} if epochs else {}))), threads)
+    return (f"{protocol:<10} {method + (f' {epochs} ep' if epochs else ''):<17} {backbone:<8} seed {seed}  "
+            f"{json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
+            f"train {r['results'].get('train', {}).get('top1', float('nan')):.1f}  {r['seconds']:.0f}s")
+
+def _run_one(args): return run_one(*args)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default='runs/synthetic_table')
@@ -60,26 +113,21 @@ def main():
     ap.add_argument('--budget-minutes', type=float, default=60.0, help='start no new run after this many minutes')
     ap.add_argument('--ceiling-epochs', type=int, default=15,
                     help='epochs of the supervised full fine-tuning run that measures the ceiling (0: none)')
+    ap.add_argument('--jobs', type=int, default=2, help='runs at a time, each on cores/jobs threads (1: one run on all)')
     a = ap.parse_args()
+    if a.jobs < 1: ap.error('--jobs must be at least 1')
     t0 = time.time()
-    world = synthetic_world()
+    world, threads = prepare(a.jobs)
     todo = [j + (None,) for j in jobs(a.seeds, a.protocols)]
     if a.ceiling_epochs and 'supervised' in a.protocols:          # after every protocol's main rows
         n_main = sum(1 for p, _, m, b, *_ in todo if (p, m, b) in MAIN_GRID)          # jobs() puts them first
         todo.insert(n_main, ('supervised', 0, 'full', 'b16', a.seeds[0], a.ceiling_epochs))
-    bar = tqdm(todo, desc='synthetic table', unit='run')
     skipped = 0
-    for protocol, shots, method, backbone, seed, epochs in bar:
-        out = (Path(a.out) / run_name(protocol, shots, method, backbone, seed) if epochs is None else
-               Path(f'{a.out}_ceiling') / f'supervised_full_{epochs}epochs_seed{seed}')
-        if (out / 'results.json').exists(): continue
-        if time.time() - t0 > 60 * a.budget_minutes: skipped += 1; continue
-        bar.set_postfix_str(f'{protocol} {method} {backbone} seed {seed}')
-        cfg = synthetic_preset(protocol, method, shots=shots or 2, split=seed, out_dir=str(out), backbone=backbone)
-        cfg = replace(cfg, train=replace(cfg.train, seed=seed, **({'epochs': epochs} if epochs else {})))
-        r = run_experiment(cfg, progress=False)
-        tqdm.write(f"{protocol:<10} {method + (f' {epochs} ep' if epochs else ''):<17} {backbone:<8} seed {seed}  {json.dumps({k: round(v, 1) for k, v in r['summary'].items()})}  "
-                   f"train {r['results'].get('train', {}).get('top1', float('nan')):.1f}  {r['seconds']:.0f}s")
+    with tqdm(total=len(todo), desc='synthetic table', unit='run') as bar:
+        for line in in_parallel(_run_one, [(job, a.out, t0, a.budget_minutes, threads) for job in todo], a.jobs):
+            bar.update()
+            if line is None: skipped += 1
+            elif line: tqdm.write(line)
     runs = collect_runs(a.out)
     if runs.empty: print('no runs'); return
     for protocol, t in synthetic_tables(a.out, world.heldout).items():

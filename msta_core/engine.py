@@ -17,17 +17,17 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_cpu_malloc
-from .loader import check_skipped, split_batch
+from .loader import EpochSampler, check_skipped, mix_seed, split_batch
 from .viclip import check_state_dict
 
 # %% auto #0
 __all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'RESUME_IGNORED', 'BEST_RULE', 'TrainConfig', 'lr_at',
            'evaluation_epochs', 'epoch_steps', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed',
-           'all_gather_cat', 'teardown_distributed', 'mix_seed', 'EpochSampler', 'trainable_state_dict',
-           'load_trainable_state_dict', 'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics',
-           'config_changes', 'saved_config', 'check_resume', 'autocast_setup', 'set_tf32', 'NonFiniteLossError',
-           'Training', 'setup_training', 'checkpoint', 'resume_state', 'epoch_tally', 'accumulate', 'train_step',
-           'epoch_metrics', 'end_of_epoch', 'fit']
+           'all_gather_cat', 'teardown_distributed', 'trainable_state_dict', 'load_trainable_state_dict',
+           'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics', 'config_changes', 'saved_config',
+           'check_resume', 'autocast_setup', 'set_tf32', 'NonFiniteLossError', 'Training', 'setup_training',
+           'checkpoint', 'resume_state', 'epoch_tally', 'accumulate', 'train_step', 'epoch_metrics', 'end_of_epoch',
+           'fit']
 
 # %% ../nbs/12_engine.ipynb #f67d54d3
 REPORTS = ('final', 'paper')
@@ -104,13 +104,16 @@ def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    "AdamW over the trainable parameters; no weight decay on 1-D tensors; a parameter's `lr_scale` (default 1) scales its lr."
+    """AdamW over the trainable parameters; no weight decay on 1-D tensors; a parameter's `lr_scale` (default 1) scales its lr.
+    On CPU and CUDA the fused kernel updates all tensors at once (the same update, several times faster than a loop)."""
     params = trainable_parameters(model)
     if not params: raise ValueError("the model has no trainable parameters: apply a PEFT method (or method='full') first")
     groups = {(True, 1.0): [], (False, 1.0): []}                   # (decay, lr_scale) → parameters; these two always first
     for n, p in params: groups.setdefault((p.ndim >= 2, float(getattr(p, 'lr_scale', 1.0))), []).append(p)
+    fused = all(p.device.type in ('cpu', 'cuda') and p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+                for _, p in params)
     return torch.optim.AdamW([{'params': ps, 'weight_decay': cfg.weight_decay if decay else 0.0, 'lr_scale': s, 'lr': cfg.lr * s}
-                              for (decay, s), ps in groups.items()], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+                              for (decay, s), ps in groups.items()], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused)
 
 # %% ../nbs/12_engine.ipynb #83c1d933
 @dataclass
@@ -154,29 +157,6 @@ def teardown_distributed(d: Dist | None = None) -> None:
     if not (dist.is_available() and dist.is_initialized()): return
     if dist.get_world_size() > 1: dist.barrier()
     dist.destroy_process_group()              # joins gloo's worker threads now, not during interpreter shutdown
-
-# %% ../nbs/12_engine.ipynb #1bc5aca4
-def mix_seed(*xs: int) -> int:
-    "A 63-bit seed from integers (stable across processes and Python runs)."
-    h = hashlib.blake2b(','.join(str(int(x)) for x in xs).encode(), digest_size=8).digest()
-    return int.from_bytes(h, 'little') & ((1 << 63) - 1)
-
-class EpochSampler(Sampler):
-    "Yields `(index, sample_seed)`: a seeded per-epoch order, sharded over processes, resumable mid-epoch."
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1, pad: bool = True):
-        self.n, self.seed, self.shuffle, self.rank, self.world_size, self.pad = n, seed, shuffle, rank, world_size, pad
-        self.epoch, self.skip = 0, 0
-    def set_epoch(self, epoch: int, skip: int = 0):
-        "Epoch to draw, and how many of this process's samples to skip (resume)."
-        self.epoch, self.skip = epoch, skip
-    def order(self) -> list[int]:
-        if self.shuffle: idx = torch.randperm(self.n, generator=torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))).tolist()
-        else: idx = list(range(self.n))
-        if self.pad and self.n % self.world_size: idx += idx[: self.world_size - self.n % self.world_size]
-        return idx[self.rank::self.world_size]
-    def __len__(self): return len(self.order()) - self.skip
-    def __iter__(self):
-        for i in self.order()[self.skip:]: yield (i, mix_seed(self.seed, self.epoch, i))
 
 # %% ../nbs/12_engine.ipynb #cfd3ae84
 def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

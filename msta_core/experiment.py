@@ -19,12 +19,11 @@ from .datasets import VideoSplit
 from .descriptions import load_author_pair, template_descriptions
 from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
-from .video import train_transform
 from .classifier import VideoTextClassifier, description_targets
 from .engine import (Dist, fit, setup_distributed, teardown_distributed, environment_info, check_resume, config_changes,
                                trainable_state_dict, load_trainable_state_dict, BEST_RULE)
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
-from .presets import ExperimentConfig, DATASETS, base_novel_labels
+from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_views
 
 # %% auto #0
 __all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'run_experiment',
@@ -119,14 +118,7 @@ def check_out_dir(cfg: ExperimentConfig) -> None:
 
 # %% ../nbs/16_experiment.ipynb #913dcde0
 def _views(cfg: ExperimentConfig) -> tuple[int, int]:
-    if cfg.views: return tuple(cfg.views)
-    if cfg.protocol == 'zeroshot': return (1, 1)                 # paper: zero-shot uses a single view
-    return DATASETS[cfg.dataset].views if cfg.dataset in DATASETS else (2, 1)
-
-def _test_set(split, mc, views, mode='test', augment=None, cache_frames=False):
-    tf = train_transform(mc.input_resolution, mc.mean, mc.std, **(augment or {})) if mode == 'train' else None
-    return VideoDataset(split, num_frames=mc.num_frames, size=mc.input_resolution, mean=mc.mean, std=mc.std,
-                        mode=mode, num_clips=views[0], num_crops=views[1], transform=tf, cache_frames=cache_frames)
+    return tuple(cfg.views) if cfg.views else default_views(cfg.protocol, cfg.dataset)
 
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
@@ -167,14 +159,14 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
 
     def evaluate(module, epoch):                                      # the epoch's score on the main test split
         split = evals[main_eval]
-        r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+        r = evaluate_dataset(clf.predictor(split.classnames), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
                              num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}',
                              max_bad_fraction=cfg.train.max_bad_fraction)
         return {'top1': r['top1'], 'top5': r['top5']}
 
     history = []
     if cfg.peft.method != 'zero-shot':
-        train_ds = _test_set(train_split, mc, views, mode='train', augment=cfg.augment,
+        train_ds = VideoDataset.for_model(train_split, mc, mode='train', augment=cfg.augment,
                              cache_frames=cfg.train.cache_frames)
         history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress)
@@ -182,7 +174,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     results, predictions = {}, {}
     fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
     for name, split in {**evals, **fit_check}.items():               # final-epoch results: THE result
-        r = evaluate_dataset(clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+        r = evaluate_dataset(clf.predictor(split.classnames), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
                              num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
                              max_bad_fraction=cfg.train.max_bad_fraction)
         results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
@@ -190,7 +182,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         predictions[name] = {'classnames': split.classnames, 'label': r['labels'][ok].tolist(),
                              'pred': r['probs'][ok].argmax(1).tolist()}
         if hasattr(clf, 'visual_predictor') and list(split.classnames) == list(class_names):   # M2-CLIP: its visual classifier too
-            r = evaluate_dataset(clf.visual_predictor(), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+            r = evaluate_dataset(clf.visual_predictor(), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
                                  num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name} (visual)')
             results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
     if cfg.dataset == 'synthetic' and 'zs_all' in results:           # seen / held-out compositions of the same test
@@ -218,7 +210,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
     if cfg.train.report == 'paper' and any('top1' in h for h in history):
         report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate_dataset(
-            clf.predictor(split.classnames), _test_set(split, mc, views), batch_size=cfg.train.micro_batch,
+            clf.predictor(split.classnames), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
             num_workers=cfg.train.num_workers, d=d, progress=progress, desc='eval novel (best-on-base weights)'))
     if d.is_main:
         atomic_write_json(out / 'predictions.json', predictions)

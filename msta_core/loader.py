@@ -4,27 +4,54 @@
 
 # %% ../nbs/10_loader.ipynb #f7852d30
 from __future__ import annotations
-import warnings
+import hashlib, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from .datasets import Sample, VideoSplit
 from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform, test_transform)
 
 # %% auto #0
-__all__ = ['LOADER_KEYS', 'TooManyBrokenVideos', 'VideoDataset', 'split_batch', 'check_skipped']
+__all__ = ['PRELOADED', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos', 'VideoDataset', 'split_batch',
+           'check_skipped', 'preload_frames']
+
+# %% ../nbs/10_loader.ipynb #1bc5aca4
+def mix_seed(*xs: int) -> int:
+    "A 63-bit seed from integers (stable across processes and Python runs)."
+    h = hashlib.blake2b(','.join(str(int(x)) for x in xs).encode(), digest_size=8).digest()
+    return int.from_bytes(h, 'little') & ((1 << 63) - 1)
+
+class EpochSampler(Sampler):
+    "Yields `(index, sample_seed)`: a seeded per-epoch order, sharded over processes, resumable mid-epoch."
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1, pad: bool = True):
+        self.n, self.seed, self.shuffle, self.rank, self.world_size, self.pad = n, seed, shuffle, rank, world_size, pad
+        self.epoch, self.skip = 0, 0
+    def set_epoch(self, epoch: int, skip: int = 0):
+        "Epoch to draw, and how many of this process's samples to skip (resume)."
+        self.epoch, self.skip = epoch, skip
+    def order(self) -> list[int]:
+        if self.shuffle: idx = torch.randperm(self.n, generator=torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))).tolist()
+        else: idx = list(range(self.n))
+        if self.pad and self.n % self.world_size: idx += idx[: self.world_size - self.n % self.world_size]
+        return idx[self.rank::self.world_size]
+    def __len__(self): return len(self.order()) - self.skip
+    def __iter__(self):
+        for i in self.order()[self.skip:]: yield (i, mix_seed(self.seed, self.epoch, i))
 
 # %% ../nbs/10_loader.ipynb #898f1456
 class TooManyBrokenVideos(RuntimeError):
     "Most of a dataset's videos cannot be read: a wrong root, or an unsupported format."
 
+PRELOADED: dict[tuple[str, str, int | None], torch.Tensor] = {}     # preload_frames: (path, backend, short_side) → uint8 [F, 3, H, W]
+
 class VideoDataset(Dataset):
-    "Clips of a split: `mode='train'` → one augmented clip, `mode='test'` → `num_clips × num_crops` views."
-    def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, mean=(0.485, 0.456, 0.406),
-                 std=(0.229, 0.224, 0.225), mode: str = 'train', num_clips: int = 1, num_crops: int = 1,
+    """Clips of a split: `mode='train'` → one clip augmented by `train_transform(**augment)`, `mode='test'` →
+    `num_clips × num_crops` views. `mean`/`std`: the backbone's normalisation (`for_model` takes them from its config)."""
+    def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, *, mean: Sequence[float], std: Sequence[float],
+                 mode: str = 'train', num_clips: int = 1, num_crops: int = 1, augment: dict | None = None,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,
                  cache_frames: bool = False, short_side: int | None = None):
         if mode not in ('train', 'test'): raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -34,14 +61,24 @@ class VideoDataset(Dataset):
                                      f"(e.g. {odd[0]}); use backend='auto' (PyAV for those) or 'pyav'")
         self.split, self.num_frames, self.mode, self.backend = split, num_frames, mode, backend
         self.num_clips, self.num_crops, self.max_retries = num_clips, num_crops, max_retries
-        self.transform = transform or (train_transform(size, mean, std) if mode == 'train'
+        self.transform = transform or (train_transform(size, mean, std, **(augment or {})) if mode == 'train'
                                        else test_transform(size, mean, std, num_crops=num_crops))
         self.size, self.cache_frames, self._frames, self.short_side = size, cache_frames, {}, short_side
+
+    @classmethod
+    def for_model(cls, split: VideoSplit, config, mode: str = 'test', views: tuple[int, int] = (1, 1),
+                  augment: dict | None = None, **kwargs) -> VideoDataset:
+        "What a backbone with `config` reads (its frame count, input size, normalisation): `views` = (clips, crops)."
+        return cls(split, num_frames=config.num_frames, size=config.input_resolution, mean=config.mean, std=config.std,
+                   mode=mode, num_clips=views[0], num_crops=views[1], augment=augment, **kwargs)
 
     def __len__(self): return len(self.split)
 
     def _read(self, path, indices: Callable) -> torch.Tensor:
-        "Frames `indices(n)` of `path`: decoded now, or with `cache_frames` decoded whole once per process and kept."
+        """Frames `indices(n)` of `path`: from `PRELOADED` if `preload_frames` decoded it, else decoded now, or with
+        `cache_frames` decoded whole once per process and kept."""
+        if (whole := PRELOADED.get((str(path), self.backend, self.short_side))) is not None:
+            return whole[indices(len(whole))]
         read = lambda idx: read_clip(path, idx, backend=self.backend, short_side=self.short_side)
         if not self.cache_frames: return read(indices)
         if path not in self._frames:
@@ -101,3 +138,25 @@ def check_skipped(paths: Sequence[str], total: int, max_bad_fraction: float = 0.
         raise TooManyBrokenVideos(f"{len(bad)} of {total} videos this {what} could not be read (more than "
                                   f"{max_bad_fraction:.0%}): the dataset root or its files are wrong. First: {bad[:3]}")
     return len(bad)
+
+# %% ../nbs/10_loader.ipynb #f09ab804
+class _WholeVideos(Dataset):
+    def __init__(self, paths, backend, short_side): self.paths, self.backend, self.short_side = paths, backend, short_side
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i):
+        try: return self.paths[i], read_clip(self.paths[i], lambda n: torch.arange(n), self.backend, short_side=self.short_side).contiguous()
+        except VideoReadError: return self.paths[i], None
+
+def preload_frames(splits: Sequence[VideoSplit], backend: str = 'auto', short_side: int | None = None,
+                   num_workers: int = 2, progress: bool = False) -> int:
+    "Decode every video of `splits` whole into `PRELOADED` (for datasets built with the same `backend` and `short_side`); returns how many are stored."
+    from torch.utils.data import DataLoader
+    paths = sorted({str(path) for split in splits for path, _ in split} - {k[0] for k in PRELOADED if k[1:] == (backend, short_side)})
+    loader = DataLoader(_WholeVideos(paths, backend, short_side), batch_size=16, num_workers=num_workers, collate_fn=list)
+    if progress:
+        from tqdm.auto import tqdm
+        loader = tqdm(loader, desc='decoding videos', unit='batch', leave=False)
+    for batch in loader:
+        for path, frames in batch:
+            if frames is not None: PRELOADED[(path, backend, short_side)] = frames
+    return sum(k[1:] == (backend, short_side) for k in PRELOADED)

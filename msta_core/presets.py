@@ -15,11 +15,12 @@ from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
 
 # %% auto #0
-__all__ = ['DATASETS', 'PROTOCOLS', 'BACKBONES', 'M2CLIP_RELEASE_GPUS', 'M2CLIP_RELEASE_PER_GPU', 'M2CLIP_RELEASE_BLR',
-           'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT', 'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS',
-           'SYNTHETIC_LR_SCALE', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec', 'base_novel_labels', 'check_ranges',
-           'method_peft', 'ExperimentConfig', 'paper_preset', 'm2clip_release_preset', 'synthetic_preset',
-           'closest_names', 'check_choice', 'coerce_param', 'config_from_params']
+__all__ = ['DATASETS', 'ZERO_SHOT_VIEWS', 'SYNTHETIC_VIEWS', 'PROTOCOLS', 'BACKBONES', 'M2CLIP_RELEASE_GPUS',
+           'M2CLIP_RELEASE_PER_GPU', 'M2CLIP_RELEASE_BLR', 'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT',
+           'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_SCALE', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec',
+           'default_views', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig', 'paper_preset',
+           'm2clip_release_preset', 'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param',
+           'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
 @dataclass(frozen=True)
@@ -53,6 +54,14 @@ DATASETS = {
     'k600':   DatasetSpec('k600', 'labels/ZS_split{split}_K600.csv', 'k600', (1, 1),
                           tuple(f'datasets_splits/k600_splits/ZS_split{i}_K600_eval.txt' for i in (1, 2, 3))),
 }
+ZERO_SHOT_VIEWS = (1, 1)        # paper Sec. 4.1: zero-shot is evaluated on a single view
+SYNTHETIC_VIEWS = (2, 1)        # the synthetic world's 16-frame videos: 2 temporal views, 1 crop
+
+def default_views(protocol: str, dataset: str) -> tuple[int, int]:
+    "(clips, crops) a run is evaluated with unless its config says: one view in zero-shot, else its dataset's."
+    if protocol == 'zeroshot': return ZERO_SHOT_VIEWS
+    return SYNTHETIC_VIEWS if dataset == 'synthetic' else DATASETS[dataset].views
+
 def base_novel_labels(spec: DatasetSpec) -> tuple[str, str]:
     "The base and novel label lists of a base-to-novel benchmark."
     stem = spec.labels[:-len('_labels.csv')]
@@ -198,7 +207,7 @@ def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, me
             peft = replace(peft, dims=table.dims, alpha=table.alpha, layers=table.layers)
     cfg = dict(protocol=protocol, dataset=dataset, shots=shots, split=split, method=method, peft=peft,
                consistency=consistency and cons_default, n_descriptions=n_desc, backbone='b16', num_frames=8,
-               input_size=224, views=(1, 1) if protocol == 'zeroshot' else spec.views, nproc=8, train=train,
+               input_size=224, views=default_views(protocol, dataset), nproc=8, train=train,
                eval_datasets=('ucf101', 'hmdb51', 'k600') if protocol == 'zeroshot' else (),
                out_dir=f'runs/{protocol}_{dataset}' + (f'_{shots}shot' if protocol == 'fewshot' else '') + f'_s{split}_{method}')
     cfg.update(overrides)
@@ -252,7 +261,7 @@ def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency'
                         seed=2048, num_workers=2, save_every=0, cache_frames=True)
     cfg = dict(protocol=protocol, dataset='synthetic', shots=shots, split=split, method=method, peft=peft,
                n_descriptions=2, augment=dict(SYNTHETIC_AUGMENT),
-               views=(2, 1) if protocol != 'zeroshot' else (1, 1), nproc=1, train=train,
+               views=default_views(protocol, 'synthetic'), nproc=1, train=train,
                out_dir=f'runs/synthetic_{protocol}' + (f'_{shots}shot' if protocol == 'fewshot' else '') + f'_s{split}_{method}')
     cfg.update(overrides)
     return ExperimentConfig(**cfg)

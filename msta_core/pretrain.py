@@ -156,7 +156,7 @@ def zero_shot(model: ViCLIP, world: WorldInfo, splits=('zeroshot_seen', 'zerosho
     out = {}
     for name in splits:
         split = world.split(name)
-        ds = VideoDataset(split, num_frames=c.num_frames, size=c.input_resolution, mean=c.mean, std=c.std, mode='test')
+        ds = VideoDataset.for_model(split, c)
         predict = VideoTextClassifier(model, split.classnames, template=template, tau=float(model.temp)).predictor()
         r = evaluate_dataset(predict, ds, batch_size=batch_size, num_workers=num_workers, d=Dist(device=dev),
                              progress=progress, desc=f'zero-shot {name}')
@@ -170,7 +170,7 @@ def zero_shot(model: ViCLIP, world: WorldInfo, splits=('zeroshot_seen', 'zerosho
     return out
 
 # %% ../nbs/15_pretrain.ipynb #2ad0c134
-PRETRAIN_VERSION = 1      # bump when a change to this module changes the trained weights
+PRETRAIN_VERSION = 2      # bump when a change to the code changes the trained weights (2: the fused AdamW update)
 
 def open_world(world: WorldInfo | str | Path) -> WorldInfo:
     "A `WorldInfo` as is, or the synthetic world generated in folder `world` (`load_world`)."

@@ -17,10 +17,10 @@ from torchvision.transforms import v2
 from .viclip import IMAGENET_MEAN, IMAGENET_STD, CLIP_MEAN, CLIP_STD
 
 # %% auto #0
-__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'DEFAULT_VIEWS', 'ZERO_SHOT_VIEWS',
-           'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD', 'VideoReadError', 'num_frames', 'read_clip', 'resized_hw',
-           'torchcodec_status', 'segment_indices', 'tsn_indices', 'center_indices', 'multiview_indices', 'check_clip',
-           'train_transform', 'ThreeCrop', 'test_transform', 'pick_codec', 'rgb_to_ycbcr', 'encode_mp4']
+__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD',
+           'VideoReadError', 'num_frames', 'read_clip', 'resized_hw', 'torchcodec_status', 'segment_indices',
+           'tsn_indices', 'center_indices', 'multiview_indices', 'check_clip', 'train_transform', 'ThreeCrop',
+           'test_transform', 'pick_codec', 'rgb_to_ycbcr', 'encode_mp4']
 
 # %% ../nbs/03_video.ipynb #e8cd122f
 class VideoReadError(RuntimeError):
@@ -219,10 +219,6 @@ def multiview_indices(num_frames: int, num_segments: int = 8, num_clips: int = 1
     "Multi-view testing: `num_clips` evenly spaced, deterministic temporal views. LongTensor `[num_clips, T]`."
     u = (torch.arange(num_clips, dtype=torch.float64) + 0.5) / num_clips
     return segment_indices(num_frames, u[:, None].expand(num_clips, num_segments))
-
-# %% ../nbs/03_video.ipynb #aa2c4b88
-DEFAULT_VIEWS = {'hmdb51': (10, 3), 'ucf101': (5, 3), 'k400': (4, 3), 'ssv2': (2, 3)}  # (num_clips, num_crops)
-ZERO_SHOT_VIEWS = (1, 1)  # paper Sec. 4.1: zero-shot uses a single view
 
 # %% ../nbs/03_video.ipynb #7883d958
 IMAGENET_MEAN_STD = (IMAGENET_MEAN, IMAGENET_STD)   # ViCLIP (the constants live with the model config)

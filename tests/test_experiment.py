@@ -156,3 +156,28 @@ def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
     with pytest.raises(ValueError, match=r"changed: template: "):
         run_experiment(replace(zs, template='a clip of {}.'))
     assert json.loads((Path(zs.out_dir) / 'config.json').read_text())['template'] == zs.template
+
+
+def test_scheduling_does_not_change_a_run(tiny, tmp_path, monkeypatch):
+    "What benchmarks/synthetic_table.py changes to fit two runs on the cores (threads, loader workers, frames decoded "
+    "once up front) leaves a run's numbers as they were, bit for bit."
+    from msta_core.experiment import run_experiment
+    from msta_core import loader
+    from msta_core.loader import PRELOADED, preload_frames
+    world, *_ = tiny
+    base = config(tiny, tmp_path / 'plain', seed=3)
+    base = replace(base, views=(2, 1), train=replace(base.train, epochs=1, save_every=0))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        plain = run_experiment(replace(base, train=replace(base.train, num_workers=2)), progress=False)
+        torch.set_num_threads(1)
+        assert preload_frames([world.split(s) for s in ('actions_2shot', 'actions_test')], num_workers=0) > 0
+        def no_decoding(*a, **k): raise AssertionError('a video was decoded again although it was preloaded')
+        monkeypatch.setattr(loader, 'read_clip', no_decoding)
+        table = run_experiment(replace(base, out_dir=str(tmp_path / 'table')), progress=False)
+    finally:
+        torch.set_num_threads(threads); PRELOADED.clear()
+    assert plain['summary'] == table['summary'] and plain['results'] == table['results']
+    a, b = adapters(tmp_path / 'plain'), adapters(tmp_path / 'table')
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
