@@ -225,7 +225,7 @@ def loader_check(s, tmp: Path) -> dict:
     jobs = [(str(world.root / v.path), str(root / v.path), s['size'], s['frames']) for v in samples]
     with ProcessPoolExecutor(s['workers']) as pool: list(pool.map(reencode, jobs))
     prep = time.time() - t0
-    ds = VideoDataset.for_model(VideoSplit(root, samples, split.classnames), get_config('b16', input_resolution=s['load_size']), mode='train')
+    ds = VideoDataset.for_model(VideoSplit(root, samples, split.class_names), get_config('b16', input_resolution=s['load_size']), mode='train')
     epochs = max(1, math.ceil(s['loader_clips'] / len(ds)))
     sampler = EpochSampler(len(ds) * epochs, seed=0)
     class Repeat(torch.utils.data.Dataset):

@@ -77,7 +77,7 @@ def main(argv=None):
         labels('ssv2_labels.csv', names); split(f'{stem}.txt', samples)
     elif a.cmd == 'few-shot':
         names, samples = read_labels(a.labels), read_split(a.split)
-        for k in a.k: split(f'{a.prefix}_few_shot_{k}.txt', few_shot_split(samples, k, a.seed, classnames=names))
+        for k in a.k: split(f'{a.prefix}_few_shot_{k}.txt', few_shot_split(samples, k, a.seed, class_names=names))
     elif a.cmd == 'base-novel':
         f = base_novel_files(read_split(a.train), read_split(a.test), read_labels(a.labels), a.rule, a.seed, a.shots)
         labels(f'{a.name}_base_labels.csv', f.pop('base_labels')); labels(f'{a.name}_novel_labels.csv', f.pop('novel_labels'))

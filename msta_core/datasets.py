@@ -103,11 +103,11 @@ class VideoSplit:
     "A video root folder, the samples of one split and the class names of its label list."
     root: Path
     samples: list[Sample]
-    classnames: list[str]
+    class_names: list[str]
 
     def __post_init__(self):
         self.root = Path(self.root)
-        check_labels(self.samples, len(self.classnames), f"split under {self.root}")
+        check_labels(self.samples, len(self.class_names), f"split under {self.root}")
 
     @classmethod
     def load(cls, root, split_file, labels_file) -> VideoSplit:
@@ -120,7 +120,7 @@ class VideoSplit:
     def __getitem__(self, i) -> tuple[Path, int]:
         s = self.samples[i]
         return self.root / s.path, s.label
-    def counts(self) -> list[int]: return class_counts(self.samples, len(self.classnames))
+    def counts(self) -> list[int]: return class_counts(self.samples, len(self.class_names))
     def missing(self) -> list[Sample]:
         "The samples whose video file does not exist under `root`."
         return [s for s in self.samples if not (self.root / s.path).is_file()]
@@ -128,21 +128,21 @@ class VideoSplit:
 # %% ../nbs/04_datasets.ipynb #74da423f
 VIDEO_EXTS = ('.mp4', '.avi', '.webm', '.mkv', '.mov', '.m4v', '.mpg', '.mpeg', '.flv', '.ogv')
 
-def split_from_folders(root, classnames: Sequence[str] | None = None,
+def split_from_folders(root, class_names: Sequence[str] | None = None,
                        exts: Sequence[str] = VIDEO_EXTS) -> tuple[list[Sample], list[str]]:
-    "Samples from a `root/<class>/<video>` layout (videos may sit deeper); class ids in `classnames` order."
+    "Samples from a `root/<class>/<video>` layout (videos may sit deeper); class ids in `class_names` order."
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"Dataset folder {root} not found")
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
-    if classnames is None: classnames = folders
-    missing = [c for c in classnames if not (root / c).is_dir()]
+    if class_names is None: class_names = folders
+    missing = [c for c in class_names if not (root / c).is_dir()]
     if missing: raise FileNotFoundError(f"{root}: no folder for classes {missing[:5]}")
     samples = []
-    for i, c in enumerate(classnames):
+    for i, c in enumerate(class_names):
         vids = sorted(p.relative_to(root).as_posix() for p in (root / c).rglob('*')
                       if p.is_file() and p.suffix.lower() in exts and not p.name.startswith('.'))
         samples += [Sample(v, i) for v in vids]
-    return samples, list(classnames)
+    return samples, list(class_names)
 
 # %% ../nbs/04_datasets.ipynb #b9e6fabb
 def _lines(file) -> list[str]:
@@ -176,18 +176,18 @@ def ucf101_split(trainlist, testlist, classind, flat: bool = False
     return parse(trainlist, True), parse(testlist, False), names
 
 # %% ../nbs/04_datasets.ipynb #24b49f11
-def hmdb51_split(split_dir, split: int = 1, classnames: Sequence[str] | None = None, flat: bool = False
+def hmdb51_split(split_dir, split: int = 1, class_names: Sequence[str] | None = None, flat: bool = False
                  ) -> tuple[list[Sample], list[Sample], list[str]]:
     "Train and test samples and class names from HMDB51's `<class>_test_split<split>.txt` files (1 train, 2 test)."
     split_dir = Path(split_dir)
     files = {m.group(1): f for f in split_dir.glob(f'*_test_split{split}.txt')
              if (m := re.fullmatch(rf'(.+)_test_split{split}\.txt', f.name))}
     if not files: raise FileNotFoundError(f"{split_dir}: no '<class>_test_split{split}.txt' files")
-    folders = sorted(files) if classnames is None else [n.replace(' ', '_') for n in classnames]
+    folders = sorted(files) if class_names is None else [n.replace(' ', '_') for n in class_names]
     missing = [c for c in folders if c not in files]
     if missing: raise FileNotFoundError(f"{split_dir}: no split file for classes {missing[:5]}")
     if len(folders) != len(files):
-        raise ValueError(f"{split_dir}: split files for classes not in `classnames`: {sorted(set(files) - set(folders))[:5]}")
+        raise ValueError(f"{split_dir}: split files for classes not in `class_names`: {sorted(set(files) - set(folders))[:5]}")
     train, test = [], []
     for label, c in enumerate(folders):
         for line in _lines(files[c]):
@@ -200,7 +200,7 @@ def hmdb51_split(split_dir, split: int = 1, classnames: Sequence[str] | None = N
     return train, test, [c.replace('_', ' ') for c in folders]
 
 # %% ../nbs/04_datasets.ipynb #f4d6e508
-def kinetics_split(csv_file, classnames: Sequence[str] | None = None, subdir: str | None = None
+def kinetics_split(csv_file, class_names: Sequence[str] | None = None, subdir: str | None = None
                    ) -> tuple[list[Sample], list[str]]:
     "Samples from an official Kinetics CSV (`label,youtube_id,time_start,time_end,split`)."
     csv_file = Path(csv_file)
@@ -211,11 +211,11 @@ def kinetics_split(csv_file, classnames: Sequence[str] | None = None, subdir: st
         raise ValueError(f"{csv_file}: expected columns {sorted(need)} (+ 'split'), got {list(rows[0]) if rows else 'no rows'}")
     if any(not r['label'] for r in rows):
         raise ValueError(f"{csv_file}: rows without a label (a test CSV without annotations?)")
-    names = sorted({r['label'] for r in rows}) if classnames is None else list(classnames)
+    names = sorted({r['label'] for r in rows}) if class_names is None else list(class_names)
     index = {n: i for i, n in enumerate(names)}
     samples = []
     for r in rows:
-        if r['label'] not in index: raise ValueError(f"{csv_file}: class {r['label']!r} is not in `classnames`")
+        if r['label'] not in index: raise ValueError(f"{csv_file}: class {r['label']!r} is not in `class_names`")
         folder = subdir if subdir is not None else r.get('split', '')
         name = f"{r['youtube_id']}_{int(float(r['time_start'])):06d}_{int(float(r['time_end'])):06d}.mp4"
         samples.append(Sample(f"{folder}/{name}" if folder else name, index[r['label']]))
@@ -240,17 +240,17 @@ def ssv2_split(json_file, labels_json) -> tuple[list[Sample], list[str]]:
 
 # %% ../nbs/04_datasets.ipynb #bd035e80
 def few_shot_split(samples: Sequence[Sample], k: int, seed: int = 0, n_classes: int | None = None,
-                   classnames: Sequence[str] | None = None) -> list[Sample]:
+                   class_names: Sequence[str] | None = None) -> list[Sample]:
     "`k` samples of every class, drawn reproducibly with `seed` (grouped by class, in class order)."
     if k < 1: raise ValueError(f"few_shot_split: K must be >= 1, got {k}")
     by_class = defaultdict(list)
     for s in samples: by_class[s.label].append(s)
-    n = n_classes if n_classes is not None else (len(classnames) if classnames is not None else max(by_class) + 1)
+    n = n_classes if n_classes is not None else (len(class_names) if class_names is not None else max(by_class) + 1)
     rng, out = random.Random(seed), []
     for c in range(n):
         pool = sorted(by_class.get(c, []), key=lambda s: s.path)
         if len(pool) < k:
-            name = f" ({classnames[c]!r})" if classnames is not None else ''
+            name = f" ({class_names[c]!r})" if class_names is not None else ''
             raise ValueError(f"few_shot_split: class {c}{name} has {len(pool)} videos, fewer than K={k}")
         out += rng.sample(pool, k)
     return out
@@ -275,13 +275,13 @@ def remap(samples: Sequence[Sample], class_ids: Sequence[int]) -> list[Sample]:
     local = {c: i for i, c in enumerate(class_ids)}
     return [Sample(s.path, local[s.label]) for s in samples if s.label in local]
 
-def base_novel_files(train: Sequence[Sample], test: Sequence[Sample], classnames: Sequence[str],
+def base_novel_files(train: Sequence[Sample], test: Sequence[Sample], class_names: Sequence[str],
                      rule: str = 'frequency', seed: int = 0, shots: int = 16, fs_seeds=(1, 2, 3)) -> dict:
     "ViFi-CLIP's base-to-novel files: `{'base_labels', 'novel_labels', 'base_train', 'base_val', 'novel_val', 'fs_base_s1_train', ...}`."
-    base, novel = base_novel_split(len(classnames), train, rule, seed)
-    files = dict(base_labels=[classnames[c] for c in base], novel_labels=[classnames[c] for c in novel],
+    base, novel = base_novel_split(len(class_names), train, rule, seed)
+    files = dict(base_labels=[class_names[c] for c in base], novel_labels=[class_names[c] for c in novel],
                  base_train=remap(train, base), base_val=remap(test, base), novel_val=remap(test, novel))
     for s in fs_seeds:
         files[f'fs_base_s{s}_train'] = few_shot_split(files['base_train'], shots, seed=s,
-                                                      classnames=files['base_labels'])
+                                                      class_names=files['base_labels'])
     return files

@@ -28,9 +28,9 @@ def class_factors(name: str) -> dict:
     return out
 
 # %% ../nbs/16a_diagnostics.ipynb #d1800007
-def factor_accuracy(classnames: list[str], pred, label) -> dict:
+def factor_accuracy(class_names: list[str], pred, label) -> dict:
     "Top-1, per-factor accuracy and time-reversed-twin confusions (%) of predictions `pred` for labels `label`."
-    F = [class_factors(c) for c in classnames]
+    F = [class_factors(c) for c in class_names]
     pred, label = list(pred), list(label)
     n = len(label)
     pct = lambda hits: 100 * sum(hits) / max(n, 1)
@@ -50,12 +50,13 @@ def run_diagnostics(run_dir, heldout: list[int] | None = None) -> dict:
     row['seed'] = json.loads((run_dir / 'config.json').read_text())['train']['seed'] if (run_dir / 'config.json').exists() else None
     preds = json.loads((run_dir / 'predictions.json').read_text())
     for name, p in preds.items():
-        for k, v in factor_accuracy(p['classnames'], p['pred'], p['label']).items():
+        names = p['class_names'] if 'class_names' in p else p['classnames']      # older run folders say 'classnames'
+        for k, v in factor_accuracy(names, p['pred'], p['label']).items():
             if k != 'n': row[f'{name}/{k}'] = v
         if name == 'zs_all' and heldout is not None:
             for part, keep in (('seen', lambda y: y not in heldout), ('heldout', lambda y: y in heldout)):
                 idx = [i for i, y in enumerate(p['label']) if keep(y)]
-                sub = factor_accuracy(p['classnames'], [p['pred'][i] for i in idx], [p['label'][i] for i in idx])
+                sub = factor_accuracy(names, [p['pred'][i] for i in idx], [p['label'][i] for i in idx])
                 for k in ('top1', 'shape', 'colour', 'motion'): row[f'zs_{part}/{k}'] = sub[k]
     main = 'test' if 'test' in preds else ('base' if 'base' in preds else None)
     if main and 'train' in preds: row['gap'] = row['train/top1'] - row[f'{main}/top1']

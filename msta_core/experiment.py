@@ -139,7 +139,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     model = load_backbone(cfg, world, progress)
     mc = model.config
     train_split, evals, desc_stem, desc_dir = resolve_data(cfg, world)
-    class_names = train_split.classnames
+    class_names = train_split.class_names
     targets = None
     if cfg.consistency:                                                # Eq. 14: frozen branch, before any update
         try: desc = load_author_pair(desc_dir, desc_stem, cfg.n_descriptions, class_names)
@@ -159,7 +159,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
 
     def evaluate(module, epoch):                                      # the epoch's score on the main test split
         split = evals[main_eval]
-        r = evaluate_dataset(clf.predictor(split.classnames), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
+        r = evaluate_dataset(clf.predictor(split.class_names), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
                              num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}',
                              max_bad_fraction=cfg.train.max_bad_fraction)
         return {'top1': r['top1'], 'top5': r['top5']}
@@ -174,14 +174,14 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     results, predictions = {}, {}
     fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
     for name, split in {**evals, **fit_check}.items():               # final-epoch results: THE result
-        r = evaluate_dataset(clf.predictor(split.classnames), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
+        r = evaluate_dataset(clf.predictor(split.class_names), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
                              num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
                              max_bad_fraction=cfg.train.max_bad_fraction)
         results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
         ok = r['labels'] >= 0                                         # per-video predictions, for the diagnostics
-        predictions[name] = {'classnames': split.classnames, 'label': r['labels'][ok].tolist(),
+        predictions[name] = {'class_names': split.class_names, 'label': r['labels'][ok].tolist(),
                              'pred': r['probs'][ok].argmax(1).tolist()}
-        if hasattr(clf, 'visual_predictor') and list(split.classnames) == list(class_names):   # M2-CLIP: its visual classifier too
+        if hasattr(clf, 'visual_predictor') and list(split.class_names) == list(class_names):   # M2-CLIP: its visual classifier too
             r = evaluate_dataset(clf.visual_predictor(), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
                                  num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name} (visual)')
             results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
@@ -210,7 +210,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
     if cfg.train.report == 'paper' and any('top1' in h for h in history):
         report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate_dataset(
-            clf.predictor(split.classnames), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
+            clf.predictor(split.class_names), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
             num_workers=cfg.train.num_workers, d=d, progress=progress, desc='eval novel (best-on-base weights)'))
     if d.is_main:
         atomic_write_json(out / 'predictions.json', predictions)

@@ -157,7 +157,7 @@ def zero_shot(model: ViCLIP, world: WorldInfo, splits=('zeroshot_seen', 'zerosho
     for name in splits:
         split = world.split(name)
         ds = VideoDataset.for_model(split, c)
-        predict = VideoTextClassifier(model, split.classnames, template=template, tau=float(model.temp)).predictor()
+        predict = VideoTextClassifier(model, split.class_names, template=template, tau=float(model.temp)).predictor()
         r = evaluate_dataset(predict, ds, batch_size=batch_size, num_workers=num_workers, d=Dist(device=dev),
                              progress=progress, desc=f'zero-shot {name}')
         ok = r['labels'] >= 0
@@ -165,7 +165,7 @@ def zero_shot(model: ViCLIP, world: WorldInfo, splits=('zeroshot_seen', 'zerosho
         factors = {f: 100 * sum(comps[p][k] == comps[y][k] for p, y in zip(pred, true)) / max(len(true), 1)
                    for k, f in enumerate(('shape', 'colour', 'motion'))}
         out[name] = {'top1': r['top1'], 'top5': r['top5'], 'mean_class_acc': r['mean_class_acc'], **factors,
-                     'n': r['n'], 'classes': len(split.classnames), 'chance': 100 / len(split.classnames),
+                     'n': r['n'], 'classes': len(split.class_names), 'chance': 100 / len(split.class_names),
                      'skipped': r['skipped']}
     return out
 

@@ -406,7 +406,7 @@ def _write_tables(root: Path, cfg: WorldConfig, plan, heldout, base, novel) -> l
     for k in cfg.shots:   # three few-shot samples: the seed of a run's few-shot sample is its `split`
         for s, sfx in ((1, ''), (2, '_s2'), (3, '_s3')):
             split(f'splits/actions_train_few_shot_{k}{sfx}.txt',
-                  few_shot_split(train, k, seed=cfg.seed + 1000 * (s - 1), classnames=act_names))
+                  few_shot_split(train, k, seed=cfg.seed + 1000 * (s - 1), class_names=act_names))
     bt = remap(train, base)
     split('splits/base2novel/base_train.txt', bt)
     split('splits/base2novel/base_val.txt', remap(test, base))

@@ -180,11 +180,11 @@ def test_few_shot_split_on_real_train_file():
     bt = read_split(SPLITS / 'base2novel_splits/ucf_splits/base_train.txt')
     names = read_labels(LABELS / 'ucf_101_base_labels.csv')
     for k in (2, 4, 8, 16):
-        fs = few_shot_split(bt, k, seed=0, classnames=names)
+        fs = few_shot_split(bt, k, seed=0, class_names=names)
         assert class_counts(fs, 51) == [k] * 51 and set(fs) <= set(bt)
-        assert few_shot_split(bt, k, seed=0, classnames=names) == fs
+        assert few_shot_split(bt, k, seed=0, class_names=names) == fs
     with pytest.raises(ValueError, match='fewer than K=94'):
-        few_shot_split(bt, 94, classnames=names)    # 'Typing' has 93 training videos
+        few_shot_split(bt, 94, class_names=names)    # 'Typing' has 93 training videos
 
 
 @needs_vifi

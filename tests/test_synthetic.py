@@ -82,7 +82,7 @@ def test_splits(world):
     # no pre-training video is a test video
     assert not {s.path for s in pre} & {s.path for s in zs.samples}
     acts = world.split('actions_train')
-    assert acts.classnames == world.actions and acts.counts() == [2] * 40
+    assert acts.class_names == world.actions and acts.counts() == [2] * 40
     assert set(world.split('actions_1shot').samples) <= set(acts.samples)
     base = read_labels(world.root / 'labels/synth_actions_base_labels.csv')
     novel = read_labels(world.root / 'labels/synth_actions_novel_labels.csv')
