@@ -245,8 +245,8 @@ SYNTHETIC_PEFT = {   # PEFT family → overrides for the 4-block, width-128 tiny
 SYNTHETIC_EPOCHS = {'fewshot': 30, 'base2novel': 10, 'zeroshot': 2, 'supervised': 3}
 # (lr, branch scale) per PEFT family, chosen by one rule for all: the best validation accuracy of a grid (see the table
 # above); the scale is the family's BRANCH_SCALE option: MSTA's α (`alpha`), the baselines' s (`scale`)
-SYNTHETIC_LR_SCALE = {'msta': (5e-3, 0.1), 'lora': (5e-3, 1.0), 'adaptformer': (5e-3, 1.0), 'st-adapter': (5e-3, 0.1),
-                      'm2clip': (5e-3, None), 'full': (1e-4, None)}   # M2-CLIP and full: lr only (no branch scale)
+SYNTHETIC_LR_SCALE = {'msta': (5e-3, 0.1), 'lora': (1e-2, 0.1), 'adaptformer': (5e-3, 1.0), 'st-adapter': (1e-2, 0.1),
+                      'm2clip': (5e-3, None), 'full': (5e-4, None)}   # M2-CLIP and full: lr only (no branch scale)
 SYNTHETIC_AUGMENT = {'flip_p': 0.0, 'scale': (0.6, 1.0), 'hue': 0.0, 'saturation': 0.0, 'gray_p': 0.0}
 
 def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency', shots: int = 2, split: int = 1,
