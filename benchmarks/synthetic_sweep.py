@@ -33,7 +33,7 @@ def sweep_run(args) -> dict:
                       peft=replace(cfg.peft, **{BRANCH_SCALE[cfg.peft.method]: alpha}) if alpha is not None else cfg.peft)
         train_run(cfg, threads)
     r = json.loads((out / 'results.json').read_text())['results']
-    return {'val': r['val']['top1'], 'train': r['train']['top1']}
+    return {'method': method, 'lr': lr, 'alpha': alpha, 'val': r['val']['top1'], 'train': r['train']['top1']}
 
 
 def main():
@@ -47,13 +47,14 @@ def main():
     _, threads = prepare(a.jobs)
     todo = [(m, lr, al, Path(a.out) / f'{m}_lr{lr:g}_alpha{al}', threads) for m in a.methods for lr, al in GRID[m]]
     best = {}
-    for (method, lr, alpha, *_), r in zip(todo, tqdm(in_parallel(sweep_run, todo, a.jobs), total=len(todo),
-                                                     desc='lr/alpha sweep', unit='run')):
+    for r in tqdm(in_parallel(sweep_run, todo, a.jobs), total=len(todo), desc='lr/alpha sweep', unit='run'):
+        method, lr, alpha = r['method'], r['lr'], r['alpha']
         tqdm.write(f"{method:<12} lr {lr:<6g} alpha {str(alpha):<5} val {r['val']:5.1f}  train {r['train']:5.1f}")
         key = (r['val'], -lr, -(alpha or 0))
         if method not in best or key > best[method][0]: best[method] = (key, lr, alpha)
     print('\nchosen (best validation top-1):')
-    for m, (key, lr, alpha) in best.items():
+    for m in a.methods:
+        key, lr, alpha = best[m]
         lrs = [l for l, _ in GRID[m]]
         edge = ' (on the edge of the lr grid)' if lr in (min(lrs), max(lrs)) else ''
         print(f"  {m:<12} lr {lr:g}  alpha {alpha}  (val {key[0]:.1f}){edge}")

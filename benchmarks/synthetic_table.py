@@ -76,10 +76,11 @@ def prepare(jobs: int):
 
 
 def in_parallel(fn, work: list, jobs: int):
-    "`fn(item)` for every item, in order; with jobs > 1, that many at a time, each in a fresh process forked from this one."
+    """`fn(item)` for every item, started in order; with jobs > 1, that many at a time, each in a fresh process forked
+    from this one, and yielded as they finish."""
     if jobs == 1: yield from map(fn, work); return
     pool = multiprocessing.get_context('fork').Pool(jobs, maxtasksperchild=1)   # shares the decoded frames, leaves nothing
-    try: yield from pool.imap(fn, work)
+    try: yield from pool.imap_unordered(fn, work)
     finally: pool.close(); pool.join()
 
 

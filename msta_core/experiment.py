@@ -26,8 +26,8 @@ from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_views
 
 # %% auto #0
-__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'run_experiment',
-           'paper_rule_report', 'launch', 'main']
+__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'build_classifier',
+           'evaluate_splits', 'headline', 'run_experiment', 'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #347e659a
 def _splits_dir(cfg: ExperimentConfig) -> Path:
@@ -116,10 +116,67 @@ def check_out_dir(cfg: ExperimentConfig) -> None:
             raise ValueError(f"{out} holds the results of another configuration:\n  changed: " + '\n  changed: '.join(changes)
                              + f"\nUse another out_dir for these settings (nothing was written).")
 
-# %% ../nbs/16_experiment.ipynb #913dcde0
+# %% ../nbs/16_experiment.ipynb #58e2e960
 def _views(cfg: ExperimentConfig) -> tuple[int, int]:
     return tuple(cfg.views) if cfg.views else default_views(cfg.protocol, cfg.dataset)
 
+def build_classifier(cfg: ExperimentConfig, model, class_names: list[str], desc_stem: str, desc_dir) -> torch.nn.Module:
+    "The model a run trains: the consistency targets (Eq. 14) from the frozen towers, then the PEFT method, then its classifier."
+    targets = None
+    if cfg.consistency:                                                # Eq. 14: frozen branch, before any update
+        try: desc = load_author_pair(desc_dir, desc_stem, cfg.n_descriptions, class_names)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{e}\nThe consistency constraint needs the class descriptions: get the authors' files "
+                                    f"(data_prep/fetch_splits.py) or generate them (msta_core.descriptions.generate_descriptions)") from None
+        if len(desc) != len(class_names): raise ValueError(f"{len(desc)} described classes for {len(class_names)} training classes ({desc_stem})")
+        targets = description_targets(model, desc)
+    apply_peft(model, cfg.peft)
+    if cfg.peft.method == 'm2clip':                                   # M2-CLIP's own heads and objective (06b_m2clip)
+        from msta_core.m2clip import M2CLIPClassifier
+        return M2CLIPClassifier(model, class_names, cfg.template, cfg.tau)
+    return VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
+
+# %% ../nbs/16_experiment.ipynb #2ed77014
+def evaluate_splits(clf, splits: dict[str, VideoSplit], evaluate: Callable, class_names: list[str],
+                    heldout: list[int] | None = None) -> tuple[dict, dict]:
+    """Final-epoch results (THE result) of every split and its per-video predictions (for the diagnostics); with the
+    synthetic world's `heldout` compositions, the zero-shot test's seen and held-out parts too."""
+    results, predictions = {}, {}
+    for name, split in splits.items():
+        r = evaluate(clf.predictor(split.class_names), split, f'eval {name}')
+        results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
+        ok = r['labels'] >= 0
+        predictions[name] = {'class_names': split.class_names, 'label': r['labels'][ok].tolist(),
+                             'pred': r['probs'][ok].argmax(1).tolist()}
+        if hasattr(clf, 'visual_predictor') and list(split.class_names) == list(class_names):   # M2-CLIP: its visual classifier too
+            r = evaluate(clf.visual_predictor(), split, f'eval {name} (visual)', check_bad=False)
+            results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
+    if heldout is not None and 'zs_all' in results:
+        p = predictions['zs_all']
+        for name, keep in (('zs_seen', lambda y: y not in heldout), ('zs_unseen', lambda y: y in heldout)):
+            hits = [a == b for a, b in zip(p['pred'], p['label']) if keep(b)]
+            results[name] = {'top1': 100 * sum(hits) / max(len(hits), 1), 'n': len(hits)}
+    return results, predictions
+
+def headline(cfg: ExperimentConfig, results: dict, main_eval: str) -> dict:
+    "The protocol's summary: base, novel and HM; mean ± std over each dataset's splits; or top-1 (synthetic zero-shot: its parts)."
+    if cfg.protocol == 'base2novel':
+        summary = {'base': results['base']['top1'], 'novel': results['novel']['top1'],
+                   'hm': harmonic_mean(results['base']['top1'], results['novel']['top1'])}
+    elif cfg.protocol == 'zeroshot' and cfg.dataset != 'synthetic':
+        summary = {}
+        for name in cfg.eval_datasets:
+            m, s, n = mean_std([results[k]['top1'] for k in results if k.startswith(name + '_s')])
+            summary[name] = {'mean': m, 'std': s, 'n_splits': n}
+    elif cfg.protocol == 'zeroshot':
+        summary = {'top1': results['zs_all']['top1'], 'top5': results['zs_all']['top5'], 'seen': results['zs_seen']['top1'],
+                   'heldout': results['zs_unseen']['top1'], 'colours': results['colours']['top1']}
+    else:
+        summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
+    if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
+    return summary
+
+# %% ../nbs/16_experiment.ipynb #49588f0d
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
     check_out_dir(cfg)                                                # before anything is written
@@ -137,81 +194,34 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     t0 = time.time()
     seed_everything(cfg.train.seed)
     model = load_backbone(cfg, world, progress)
-    mc = model.config
     train_split, evals, desc_stem, desc_dir = resolve_data(cfg, world)
-    class_names = train_split.class_names
-    targets = None
-    if cfg.consistency:                                                # Eq. 14: frozen branch, before any update
-        try: desc = load_author_pair(desc_dir, desc_stem, cfg.n_descriptions, class_names)
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"{e}\nThe consistency constraint needs the class descriptions: get the authors' files "
-                                    f"(data_prep/fetch_splits.py) or generate them (msta_core.descriptions.generate_descriptions)") from None
-        if len(desc) != len(class_names): raise ValueError(f"{len(desc)} described classes for {len(class_names)} training classes ({desc_stem})")
-        targets = description_targets(model, desc)
-    apply_peft(model, cfg.peft)
-    if cfg.peft.method == 'm2clip':                                   # M2-CLIP's own heads and objective (06b_m2clip)
-        from msta_core.m2clip import M2CLIPClassifier
-        clf = M2CLIPClassifier(model, class_names, cfg.template, cfg.tau)
-    else: clf = VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
-    clf.to(d.device)
-    views = _views(cfg)
-    main_eval = 'test' if 'test' in evals else next(iter(evals))
+    clf = build_classifier(cfg, model, train_split.class_names, desc_stem, desc_dir).to(d.device)
+    views, main_eval = _views(cfg), 'test' if 'test' in evals else next(iter(evals))
 
-    def evaluate(module, epoch):                                      # the epoch's score on the main test split
-        split = evals[main_eval]
-        r = evaluate_dataset(clf.predictor(split.class_names), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
-                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {main_eval}',
-                             max_bad_fraction=cfg.train.max_bad_fraction)
+    def evaluate(predict, split, desc, check_bad=True):                # every evaluation of the run: the same views
+        return evaluate_dataset(predict, VideoDataset.for_model(split, model.config, views=views), batch_size=cfg.train.micro_batch,
+                                num_workers=cfg.train.num_workers, d=d, progress=progress, desc=desc,
+                                **({'max_bad_fraction': cfg.train.max_bad_fraction} if check_bad else {}))
+    def each_epoch(module, epoch):                                    # the epoch's score on the main test split
+        r = evaluate(clf.predictor(evals[main_eval].class_names), evals[main_eval], f'eval {main_eval}')
         return {'top1': r['top1'], 'top5': r['top5']}
 
     history = []
     if cfg.peft.method != 'zero-shot':
-        train_ds = VideoDataset.for_model(train_split, mc, mode='train', augment=cfg.augment,
-                             cache_frames=cfg.train.cache_frames)
-        history = fit(clf, train_ds, cfg.train, out, evaluate=evaluate if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
+        train_ds = VideoDataset.for_model(train_split, model.config, mode='train', augment=cfg.augment, cache_frames=cfg.train.cache_frames)
+        history = fit(clf, train_ds, cfg.train, out, evaluate=each_epoch if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress)
     clf.eval()
-    results, predictions = {}, {}
     fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
-    for name, split in {**evals, **fit_check}.items():               # final-epoch results: THE result
-        r = evaluate_dataset(clf.predictor(split.class_names), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
-                             num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name}',
-                             max_bad_fraction=cfg.train.max_bad_fraction)
-        results[name] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc', 'n', 'skipped')}
-        ok = r['labels'] >= 0                                         # per-video predictions, for the diagnostics
-        predictions[name] = {'class_names': split.class_names, 'label': r['labels'][ok].tolist(),
-                             'pred': r['probs'][ok].argmax(1).tolist()}
-        if hasattr(clf, 'visual_predictor') and list(split.class_names) == list(class_names):   # M2-CLIP: its visual classifier too
-            r = evaluate_dataset(clf.visual_predictor(), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
-                                 num_workers=cfg.train.num_workers, d=d, progress=progress, desc=f'eval {name} (visual)')
-            results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
-    if cfg.dataset == 'synthetic' and 'zs_all' in results:           # seen / held-out compositions of the same test
-        p = predictions['zs_all']
-        for name, keep in (('zs_seen', lambda y: y not in world.heldout), ('zs_unseen', lambda y: y in world.heldout)):
-            hits = [a == b for a, b in zip(p['pred'], p['label']) if keep(b)]
-            results[name] = {'top1': 100 * sum(hits) / max(len(hits), 1), 'n': len(hits)}
-    summary = {}
-    if cfg.protocol == 'base2novel':
-        summary = {'base': results['base']['top1'], 'novel': results['novel']['top1'],
-                   'hm': harmonic_mean(results['base']['top1'], results['novel']['top1'])}
-    elif cfg.protocol == 'zeroshot' and cfg.dataset != 'synthetic':
-        for name in cfg.eval_datasets:
-            m, s, n = mean_std([results[k]['top1'] for k in results if k.startswith(name + '_s')])
-            summary[name] = {'mean': m, 'std': s, 'n_splits': n}
-    elif cfg.protocol == 'zeroshot' and cfg.dataset == 'synthetic':
-        summary = {'top1': results['zs_all']['top1'], 'top5': results['zs_all']['top5'], 'seen': results['zs_seen']['top1'],
-                   'heldout': results['zs_unseen']['top1'], 'colours': results['colours']['top1']}
-    else:
-        summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
-    if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
+    results, predictions = evaluate_splits(clf, {**evals, **fit_check}, evaluate, train_split.class_names,
+                                           world.heldout if world else None)
     report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
-              'summary': summary, 'results': results, 'seconds': time.time() - t0, 'views': views,
+              'summary': headline(cfg, results, main_eval), 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
     if cfg.train.report == 'paper' and any('top1' in h for h in history):
-        report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate_dataset(
-            clf.predictor(split.class_names), VideoDataset.for_model(split, mc, views=views), batch_size=cfg.train.micro_batch,
-            num_workers=cfg.train.num_workers, d=d, progress=progress, desc='eval novel (best-on-base weights)'))
+        report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate(
+            clf.predictor(split.class_names), split, 'eval novel (best-on-base weights)', check_bad=False))
     if d.is_main:
         atomic_write_json(out / 'predictions.json', predictions)
         atomic_write_json(out / 'results.json', report)
