@@ -1,10 +1,11 @@
 "One name per method, and records written by earlier versions (config.json, checkpoints, adapter files) still load."
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
-from msta_core.adapters import (METHODS, PEFT_FAMILIES, PeftConfig, apply_peft, load_peft, save_peft, upgrade_peft_dict)
+from msta_core.adapters import (BRANCH_SCALE, METHODS, PEFT_FAMILIES, PeftConfig, apply_peft, load_peft, save_peft, upgrade_peft_dict)
 from msta_core.core import fixtures_dir
 from msta_core.engine import config_changes
 from msta_core.presets import ExperimentConfig, config_from_params, paper_preset, synthetic_preset
@@ -27,13 +28,22 @@ def test_every_method_is_read_from_the_one_table():
     assert {m.peft for m in METHODS.values()} == set(PEFT_FAMILIES)
 
 
+def preset_when_written(method: str, cfg: ExperimentConfig) -> ExperimentConfig:
+    "Today's preset with the lr and branch scale `cfg` holds: the sweep (synthetic_sweep.py) may have moved them since."
+    now = synthetic_preset('fewshot', method)
+    scale = BRANCH_SCALE.get(now.peft.method)
+    peft = replace(now.peft, **{scale: getattr(cfg.peft, scale)}) if scale else now.peft
+    return replace(now, peft=peft, train=replace(now.train, lr=cfg.train.lr))
+
+
 @pytest.mark.parametrize('method', sorted(OLD['configs']))
 def test_an_old_config_json_loads_as_the_same_run(method):
     old = OLD['configs'][method]
     cfg = ExperimentConfig.from_json(json.dumps(old))
-    assert cfg == synthetic_preset('fewshot', method)
+    assert cfg == preset_when_written(method, cfg)                         # every other setting, under today's names
+    assert cfg.train.lr == old['train']['lr']                              # the file's own lr, as written
     assert config_changes(old, cfg) == []                                  # its run resumes
-    changed = synthetic_preset('fewshot', method, split=2)
+    changed = replace(cfg, split=2)
     assert config_changes(old, changed) == ['split: 1 → 2']                # a real change still counts
 
 
