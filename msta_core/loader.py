@@ -16,7 +16,7 @@ from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, 
 
 # %% auto #0
 __all__ = ['PRELOADED', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos', 'VideoDataset', 'split_batch',
-           'check_skipped', 'preload_frames']
+           'check_skipped', 'whole_videos', 'preload_frames']
 
 # %% ../nbs/10_loader.ipynb #1bc5aca4
 def mix_seed(*xs: int) -> int:
@@ -144,19 +144,23 @@ class _WholeVideos(Dataset):
     def __init__(self, paths, backend, short_side): self.paths, self.backend, self.short_side = paths, backend, short_side
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        try: return self.paths[i], read_clip(self.paths[i], lambda n: torch.arange(n), self.backend, short_side=self.short_side).contiguous()
-        except VideoReadError: return self.paths[i], None
+        try: return i, read_clip(self.paths[i], lambda n: torch.arange(n), self.backend, short_side=self.short_side).contiguous(), ''
+        except VideoReadError as e: return i, None, str(e.path)
+
+def whole_videos(paths: Sequence, backend: str = 'auto', short_side: int | None = None, num_workers: int = 2,
+                 progress: bool = False, desc: str = 'decoding videos'):
+    "Every frame of each video, decoded in loader workers: `(i, uint8 [F, 3, H, W], '')`, or `(i, None, path)` if unreadable."
+    from torch.utils.data import DataLoader
+    loader = DataLoader(_WholeVideos(list(paths), backend, short_side), batch_size=16, num_workers=num_workers, collate_fn=list)
+    if progress:
+        from tqdm.auto import tqdm
+        loader = tqdm(loader, desc=desc, unit='batch', leave=False)
+    for batch in loader: yield from batch
 
 def preload_frames(splits: Sequence[VideoSplit], backend: str = 'auto', short_side: int | None = None,
                    num_workers: int = 2, progress: bool = False) -> int:
     "Decode every video of `splits` whole into `PRELOADED` (for datasets built with the same `backend` and `short_side`); returns how many are stored."
-    from torch.utils.data import DataLoader
     paths = sorted({str(path) for split in splits for path, _ in split} - {k[0] for k in PRELOADED if k[1:] == (backend, short_side)})
-    loader = DataLoader(_WholeVideos(paths, backend, short_side), batch_size=16, num_workers=num_workers, collate_fn=list)
-    if progress:
-        from tqdm.auto import tqdm
-        loader = tqdm(loader, desc='decoding videos', unit='batch', leave=False)
-    for batch in loader:
-        for path, frames in batch:
-            if frames is not None: PRELOADED[(path, backend, short_side)] = frames
+    for i, frames, _ in whole_videos(paths, backend, short_side, num_workers, progress):
+        if frames is not None: PRELOADED[(paths[i], backend, short_side)] = frames
     return sum(k[1:] == (backend, short_side) for k in PRELOADED)

@@ -11,14 +11,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from .core import atomic_torch_save, atomic_write_json, cache_dir, default_device, seed_everything
 from .viclip import ViCLIP, ViCLIPConfig, get_config, load_viclip, cosine_logits
 from .tokenizer import tokenize
 from .datasets import VideoSplit
-from .video import VideoReadError, read_clip, tsn_indices
-from .loader import VideoDataset, check_skipped
+from .video import tsn_indices
+from .loader import VideoDataset, check_skipped, whole_videos
 from .engine import TrainConfig, Dist, fit, environment_info
 from .evaluate import evaluate_dataset
 from .classifier import VideoTextClassifier
@@ -67,31 +67,18 @@ def vtc_loss(video_features: torch.Tensor, text_features: torch.Tensor, temp: to
     return (v2t + t2v) / 2
 
 # %% ../nbs/15_pretrain.ipynb #b39af0b6
-class _WholeClips(Dataset):
-    "Every frame of every video of a split (uint8 `[F, 3, H, W]`), or the path of a video that cannot be read."
-    def __init__(self, split: VideoSplit): self.split = split
-    def __len__(self): return len(self.split)
-    def __getitem__(self, i):
-        path, _ = self.split[i]
-        try: return i, read_clip(path, lambda n: range(n)), ''
-        except VideoReadError as e: return i, None, str(e.path)
-
 def load_clips(split: VideoSplit, num_workers: int = 2, max_bad_fraction: float = 0.5,
                progress: bool = False) -> tuple[torch.Tensor, list[int]]:
     "Decode every frame of every video of `split`: (uint8 clips `[N, F, 3, H, W]`, their sample indices)."
-    loader = DataLoader(_WholeClips(split), batch_size=32, num_workers=num_workers, collate_fn=list)
-    if progress:
-        from tqdm.auto import tqdm
-        loader = tqdm(loader, desc='decoding pre-training clips', unit='batch', leave=False)
     clips, kept, bad = None, [], []
-    for batch in loader:
-        for i, clip, err in batch:
-            if clip is None: bad.append(err); continue
-            if clips is None: clips = torch.empty(len(split), *clip.shape, dtype=torch.uint8)
-            if clip.shape != clips.shape[1:]:
-                raise ValueError(f"{split[i][0]}: frames {tuple(clip.shape)}, but the first video has {tuple(clips.shape[1:])}; "
-                                 f"pre-training expects clips of one size (the synthetic world's)")
-            clips[len(kept)] = clip; kept.append(i)          # copied: no handle on the workers' shared memory is kept
+    for i, clip, err in whole_videos([path for path, _ in split], num_workers=num_workers, progress=progress,
+                                     desc='decoding pre-training clips'):
+        if clip is None: bad.append(err); continue
+        if clips is None: clips = torch.empty(len(split), *clip.shape, dtype=torch.uint8)
+        if clip.shape != clips.shape[1:]:
+            raise ValueError(f"{split[i][0]}: frames {tuple(clip.shape)}, but the first video has {tuple(clips.shape[1:])}; "
+                             f"pre-training expects clips of one size (the synthetic world's)")
+        clips[len(kept)] = clip; kept.append(i)              # copied: no handle on the workers' shared memory is kept
     check_skipped(bad, len(split), max_bad_fraction, 'pre-training set')
     if clips is None: raise ValueError(f"no readable video in the split under {split.root}")
     return clips[:len(kept)], kept
