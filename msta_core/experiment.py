@@ -149,7 +149,7 @@ def evaluate_splits(clf, splits: dict[str, VideoSplit], evaluate: Callable, clas
         predictions[name] = {'class_names': split.class_names, 'label': r['labels'][ok].tolist(),
                              'pred': r['probs'][ok].argmax(1).tolist()}
         if hasattr(clf, 'visual_predictor') and list(split.class_names) == list(class_names):   # M2-CLIP: its visual classifier too
-            r = evaluate(clf.visual_predictor(), split, f'eval {name} (visual)', check_bad=False)
+            r = evaluate(clf.visual_predictor(), split, f'eval {name} (visual)')
             results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
     if heldout is not None and 'zs_all' in results:
         p = predictions['zs_all']
@@ -198,10 +198,10 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     clf = build_classifier(cfg, model, train_split.class_names, desc_stem, desc_dir).to(d.device)
     views, main_eval = _views(cfg), 'test' if 'test' in evals else next(iter(evals))
 
-    def evaluate(predict, split, desc, check_bad=True):                # every evaluation of the run: the same views
+    def evaluate(predict, split, desc):                               # every evaluation of the run: the same views and bound
         return evaluate_dataset(predict, VideoDataset.for_model(split, model.config, views=views), batch_size=cfg.train.micro_batch,
                                 num_workers=cfg.train.num_workers, d=d, progress=progress, desc=desc,
-                                **({'max_bad_fraction': cfg.train.max_bad_fraction} if check_bad else {}))
+                                max_bad_fraction=cfg.train.max_bad_fraction)
     def each_epoch(module, epoch):                                    # the epoch's score on the main test split
         r = evaluate(clf.predictor(evals[main_eval].class_names), evals[main_eval], f'eval {main_eval}')
         return {'top1': r['top1'], 'top5': r['top5']}
@@ -221,7 +221,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
     if cfg.train.report == 'paper' and any('top1' in h for h in history):
         report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate(
-            clf.predictor(split.class_names), split, 'eval novel (best-on-base weights)', check_bad=False))
+            clf.predictor(split.class_names), split, 'eval novel (best-on-base weights)'))
     if d.is_main:
         atomic_write_json(out / 'predictions.json', predictions)
         atomic_write_json(out / 'results.json', report)

@@ -181,3 +181,26 @@ def test_scheduling_does_not_change_a_run(tiny, tmp_path, monkeypatch):
     assert plain['summary'] == table['summary'] and plain['results'] == table['results']
     a, b = adapters(tmp_path / 'plain'), adapters(tmp_path / 'table')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_every_evaluation_keeps_the_runs_bound_on_unreadable_videos(tiny, tmp_path, monkeypatch):
+    "With `max_bad_fraction=0.9`, a test split two thirds unreadable is evaluated (and counted) by every evaluation of "
+    "the run, M2-CLIP's visual classifier included, instead of failing one of them at the default bound."
+    from msta_core.experiment import run_experiment
+    from msta_core import loader
+    from msta_core.video import VideoReadError
+    world, *_ = tiny
+    test = [str(p) for p, _ in world.split('actions_test')]
+    broken = {p for i, p in enumerate(test) if i % 3}
+    real = loader.read_clip
+    def read_clip(path, *a, **k):
+        if str(path) in broken: raise VideoReadError(path, 'made unreadable by the test')
+        return real(path, *a, **k)
+    monkeypatch.setattr(loader, 'read_clip', read_clip)
+    c = config(tiny, tmp_path / 'm2', max_bad_fraction=0.9)
+    c = replace(synthetic_preset('fewshot', 'm2clip', shots=2, data_root=c.data_root, checkpoint=c.checkpoint, views=(1, 1),
+                                 out_dir=c.out_dir), train=replace(c.train, epochs=1, save_every=0))
+    with pytest.warns(UserWarning, match='unreadable'):
+        r = run_experiment(c, progress=False)
+    assert r['results']['test']['skipped'] == len(broken) and r['results']['test']['n'] == len(test) - len(broken)
+    assert 'visual' in r['results']['test']
