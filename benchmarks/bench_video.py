@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 
 from msta_core.core import reference_data
+from msta_core.datasets import Sample, VideoSplit
+from msta_core.loader import VideoDataset
 from torchvision.transforms import v2
 
 from msta_core.video import IMAGENET_MEAN_STD, check_clip, read_clip, torchcodec_status, train_transform, tsn_indices
@@ -273,14 +275,13 @@ def rate(fn, path, seconds, rounds, clock=time.perf_counter):
 
 
 def loader_rate(path, workers=2, batch_size=8, length=64):
-    class Clips(torch.utils.data.Dataset):
-        def __len__(self): return length
-        def __getitem__(self, i):
-            return TFM(read_clip(path, lambda n: tsn_indices(n, T, torch.Generator().manual_seed(i))))
-    it = iter(torch.utils.data.DataLoader(Clips(), batch_size=batch_size, num_workers=workers))
+    "Clips/s of the training set's own path: a DataLoader with `workers` workers over `VideoDataset` (TSN, decode, augment)."
+    split = VideoSplit(path.parent, [Sample(path.name, 0)] * length, ['clip'])
+    ds = VideoDataset(split, T, SIZE, mean=IMAGENET_MEAN_STD[0], std=IMAGENET_MEAN_STD[1], mode='train', backend='decord')
+    it = iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers))
     next(it)  # workers started and warm
     t0, n = time.perf_counter(), 0
-    for b in it: n += len(b)
+    for b in it: n += len(b['video'])
     return n / (time.perf_counter() - t0)
 
 
