@@ -181,3 +181,12 @@ def test_scheduling_does_not_change_a_run(tiny, tmp_path, monkeypatch):
     assert plain['summary'] == table['summary'] and plain['results'] == table['results']
     a, b = adapters(tmp_path / 'plain'), adapters(tmp_path / 'table')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_old_parameter_name_fails_naming_the_new(tmp_path):
+    "`-p layers` (the block range's earlier name) fails in the checking cell, before any work, naming `blocks`."
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError, match="it is called 'blocks' now"):
+        pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'out.ipynb'), kernel_name='python3',
+                            progress_bar=False, parameters=dict(layers='[3, 4]', out_dir=str(tmp_path / 'x')))
+    assert not (tmp_path / 'x').exists()
