@@ -57,9 +57,9 @@ def class_names(n: int) -> tuple[list[str], str]:
     return [' '.join(rng.choice(WORDS) for _ in range(rng.choice((1, 2, 2, 3, 3, 4)))) + f' {i}' for i in range(n)], 'synthetic'
 
 
-def scaled_block(k: int, layers: int) -> int:
-    "Block `k` of a 12-block encoder in one of `layers` blocks (the same for ViCLIP-B/16; the top block for tiny's 8)."
-    return 1 + (k - 1) * layers // 12
+def scaled_block(k: int, depth: int) -> int:
+    "Block `k` of a 12-block encoder in one of `depth` blocks (the same for ViCLIP-B/16; the top block for tiny's 8)."
+    return 1 + (k - 1) * depth // 12
 
 
 def prompt_tokens(names, context_length: int):
@@ -72,13 +72,13 @@ def flop_parts(first_block: int, c, text_tokens: int = 0, text_keys: float = 0.0
     """Multiply-adds of one clip's video forward, of its backward down to `first_block`, and of the text blocks from
     `first_block` on (forward and input gradient) for `text_tokens` packed prompt tokens with `text_keys` keys each on average."""
     from msta_core.accounting import block_macs
-    L, D, layers = 1 + c.grid ** 2 * c.time_steps, c.vision_width, c.vision_layers
+    L, D, depth = 1 + c.grid ** 2 * c.time_steps, c.vision_width, c.vision_layers
     linear = block_macs(L, D, attention=False)                     # qkv + out + MLP
     attn = block_macs(L, D) - linear                               # QKᵀ and PV
-    backward = (layers - first_block + 1) * (linear + 2.5 * attn)
+    backward = (depth - first_block + 1) * (linear + 2.5 * attn)
     Dt, n = c.text_width, c.text_layers - first_block + 1
     text = n * (2 * block_macs(text_tokens, Dt, attention=False) + 3.5 * 2 * text_tokens * text_keys * Dt)
-    return layers * (linear + attn), backward, text
+    return depth * (linear + attn), backward, text
 
 
 def flop_floor(first_block: int, c, text_tokens: int = 0, text_keys: float = 0.0, batch: int = 1) -> float:
@@ -131,8 +131,8 @@ def worker(name, batch, classes, repeats, device, malloc_tuning, model_name='b16
     else:
         blocks = lambda k: (scaled_block(k, max(c.vision_layers, c.text_layers)), max(c.vision_layers, c.text_layers))
         kind = name.removeprefix('text_').removeprefix('msta_').removesuffix('_padded')
-        peft = {'8_12': dict(method='msta', dims=128, layers=blocks(8)),
-                '1_12': dict(method='msta', dims=256, layers=blocks(1)), 'full': dict(method='full')}[kind]
+        peft = {'8_12': dict(method='msta', dims=128, blocks=blocks(8)),
+                '1_12': dict(method='msta', dims=256, blocks=blocks(1)), 'full': dict(method='full')}[kind]
         apply_peft(model, **peft)
         D = c.embed_dim
         targets = FrozenTextTargets(torch.nn.functional.normalize(torch.randn(classes, D), dim=-1),

@@ -58,7 +58,7 @@ def settings(a) -> dict:
                 videos=160, frames=96, size=(320, 240), load_size=224, workers=os.cpu_count() or 1, loader_clips=640)
 
 
-def msta_layers(depth: int, full: bool) -> tuple:
+def msta_blocks(depth: int, full: bool) -> tuple:
     "Blocks 8–12 of 12 (the top five) or all; on a shallower model, its top block or all."
     if full: return (1, depth)
     return (8, 12) if depth == 12 else (depth, depth)
@@ -100,13 +100,13 @@ def backbone(s, a, device):
     return ViCLIP(get_config(s['config'])).to(device)
 
 
-def classifier(s, a, device, layers, dims, seed=0):
+def classifier(s, a, device, blocks, dims, seed=0):
     "MSTA + consistency on a fresh backbone, with fixed random consistency targets (the frozen branch's stand-in)."
     model = backbone(s, a, device)
     torch.manual_seed(seed)
     D = model.config.embed_dim
     targets = FrozenTextTargets(F.normalize(torch.randn(s['classes'], D), dim=-1), F.normalize(torch.randn(s['classes'], D), dim=-1))
-    apply_peft(model, method='msta', dims=dims, layers=layers, dropout=0.0)
+    apply_peft(model, method='msta', dims=dims, blocks=blocks, dropout=0.0)
     names = [f'action number {i}' for i in range(s['classes'])]
     return VideoTextClassifier(model, names, targets=targets).to(device)
 
@@ -139,7 +139,7 @@ def bench_forward(s, a, device, prec):
 def bench_train(s, a, device, prec, full):
     depth = get_config(s['config']).vision_layers
     dims = 16 if s['config'] == 'tiny' else (256 if full else 128)
-    clf = classifier(s, a, device, msta_layers(depth, full), dims).train()
+    clf = classifier(s, a, device, msta_blocks(depth, full), dims).train()
     opt = build_optimizer(clf, TrainConfig())
     x, y = clips(s, clf.model.config, s['train_batch'], device)
     batch = {'video': x, 'label': y}
@@ -162,7 +162,7 @@ def logits_check(s, a, device) -> dict:
     xe, _ = clips(s, get_config(s['config']), s['forward_batch'], device, seed=2)
 
     def trained(prec, steps):
-        clf = classifier(s, a, device, msta_layers(depth, False), dims).train()
+        clf = classifier(s, a, device, msta_blocks(depth, False), dims).train()
         opt = build_optimizer(clf, TrainConfig(lr=1e-3))
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
@@ -249,7 +249,7 @@ def ddp_worker(out: str, s_json: str, backend_device: str):
     a = argparse.Namespace(checkpoint=None, quick=s['config'] == 'tiny')
     set_tf32(False)
     dims = 16 if s['config'] == 'tiny' else 128
-    clf = classifier(s, a, d.device, msta_layers(get_config(s['config']).vision_layers, False), dims)
+    clf = classifier(s, a, d.device, msta_blocks(get_config(s['config']).vision_layers, False), dims)
     mc = clf.model.config
     class RandomClips(torch.utils.data.Dataset):
         def __len__(self): return 16
@@ -312,7 +312,7 @@ def main(argv=None):
             rows.append(('forward', prec, f"{r['clips_s']:.1f} clips/s", f"{r['peak_mib']:.0f} MiB"))
     if 'train' not in a.skip:
         for full in (False, True):
-            lay = msta_layers(mc.vision_layers, full)
+            lay = msta_blocks(mc.vision_layers, full)
             for prec in PRECISIONS:
                 label = f'msta {lay[0]}-{lay[1]}'
                 if not Precision(prec, device).applies(): rows.append((label, prec, 'n/a on CPU', '')); continue

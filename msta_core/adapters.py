@@ -18,10 +18,10 @@ from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock, check_state_di
 
 
 # %% auto #0
-__all__ = ['METHODS', 'PEFT_FAMILIES', 'METHOD_DEFAULTS', 'NUMBERS', 'BRANCH_SCALE', 'PEFT_PRESETS', 'PEFT_BUILDERS', 'Method',
-           'canonical_name', 'PeftConfig', 'upgrade_peft_dict', 'get_peft_config', 'PeftMethod', 'peft_builder',
-           'apply_peft', 'peft_method', 'remove_peft', 'adapters_disabled', 'peft_state_dict', 'load_peft_state_dict',
-           'save_peft', 'load_peft', 'merge_lora']
+__all__ = ['METHODS', 'PEFT_FAMILIES', 'METHOD_DEFAULTS', 'NUMBERS', 'BRANCH_SCALE', 'RENAMED_OPTIONS', 'PEFT_PRESETS',
+           'PEFT_BUILDERS', 'Method', 'canonical_name', 'PeftConfig', 'upgrade_peft_dict', 'get_peft_config',
+           'PeftMethod', 'peft_builder', 'apply_peft', 'peft_method', 'remove_peft', 'adapters_disabled',
+           'peft_state_dict', 'load_peft_state_dict', 'save_peft', 'load_peft', 'merge_lora']
 
 # %% ../nbs/06c_adapters.ipynb #14aa0d67
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def canonical_name(name: str, choices, what: str = 'method') -> str:
 METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, per method
     'zero-shot':   dict(towers=()),
     'full':        dict(towers=('video', 'text')),
-    'msta':        dict(dims=128, alpha=0.005, layers=(8, 12), towers=('video', 'text'), dropout=0.1),  # the authors' runs
+    'msta':        dict(dims=128, alpha=0.005, blocks=(8, 12), towers=('video', 'text'), dropout=0.1),  # the authors' runs
     'lora':        dict(rank=8, scale=1.0, towers=('video', 'text'), dropout=0.0),        # s = 1: PEFT's lora_alpha = r
     'adaptformer': dict(dims=64, scale=0.1, towers=('video', 'text'), dropout=0.1),       # AdaptFormer's video setting
     'st-adapter':  dict(dims=384, scale=1.0, towers=('video',), dropout=0.0),             # ST-Adapter's ViT-B/16 setting
@@ -82,6 +82,7 @@ def _misnamed(k: str, v, method: str) -> str:
     if k == 'rank' and method in NUMBERS['dims']: return f"rank is LoRA's; {method}'s bottleneck width is dims={v}"
     return f"{method} has no {k} (it is used by {', '.join(NUMBERS[k])})"
 
+# %% ../nbs/06c_adapters.ipynb #2290a5c9
 @dataclass
 class PeftConfig:
     "A parameter-efficient method for ViCLIP and its options (`None`: the method's default, see `METHOD_DEFAULTS`)."
@@ -90,7 +91,7 @@ class PeftConfig:
     rank: int | None = None            # LoRA's rank r
     alpha: float | None = None         # MSTA's α: the weight of its branch (Eq. 7-10)
     scale: float | None = None         # LoRA's s in ΔW = s·BA (PEFT's lora_alpha / r); AdaptFormer's and ST-Adapter's s
-    layers: tuple | None = None        # (start, end), 1-based, inclusive; () or None after resolution = every block
+    blocks: tuple | None = None        # (start, end), 1-based, inclusive; () or None after resolution = every block
     towers: tuple | None = None        # which encoders get the method: ('video', 'text'), ('video',), ('text',)
     dropout: float | None = None       # MSTA/AdaptFormer: after the bottleneck's middle, before the up-projection
     # MSTA
@@ -117,45 +118,54 @@ class PeftConfig:
         for k, v in METHOD_DEFAULTS[self.method].items():
             if getattr(self, k) is None: setattr(self, k, v)
         if self.dropout is None: self.dropout = 0.0
-        if self.layers is None: self.layers = ()
-        self.layers, self.towers = tuple(self.layers), tuple(self.towers)
+        if self.blocks is None: self.blocks = ()
+        self.blocks, self.towers = tuple(self.blocks), tuple(self.towers)
         self.lora_targets = tuple(self.lora_targets)
-        if self.layers and (len(self.layers) != 2 or not 1 <= self.layers[0] <= self.layers[1]):
-            raise ValueError(f"layers={self.layers!r}: give (start, end) with 1 <= start <= end (blocks counted from 1, "
-                             f"both included, like ADAPTER_START/ADAPTER_END), or None for every block")
-        if bad := set(self.towers) - {'video', 'text'}:
-            raise ValueError(f"towers={self.towers!r}: unknown {sorted(bad)}; use ('video', 'text'), ('video',) or ('text',)")
-        if self.method in ('msta', 'lora', 'adaptformer', 'st-adapter', 'm2clip'):
-            if not self.towers: raise ValueError(f"{self.method} needs at least one tower; got towers=()")
-            k = 'rank' if self.method == 'lora' else 'dims'
-            if getattr(self, k) < 1: raise ValueError(f"{k}={getattr(self, k)}: must be >= 1")
-        if self.method == 'st-adapter' and 'text' in self.towers:
-            raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
-        if self.method == 'm2clip' and set(self.towers) != {'video', 'text'}:
-            raise ValueError(f"towers={self.towers!r}: M2-CLIP adapts both encoders (TED-Adapter and text adapters); use ('video', 'text')")
-        if self.m2clip_text_blocks < 0:
-            raise ValueError(f"m2clip_text_blocks={self.m2clip_text_blocks}: the number of last text blocks with a text adapter must be >= 0")
-        if self.temporal not in ('residual', 'sequential', 'none'):
-            raise ValueError(f"temporal={self.temporal!r}: use 'residual', 'sequential' or 'none'")
-        if self.temporal_conv not in ('depthwise', 'grouped'):
-            raise ValueError(f"temporal_conv={self.temporal_conv!r}: use 'depthwise' (on the up-projected channels) "
-                             f"or 'grouped' (from the bottleneck)")
-        if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
-            raise ValueError(f"temporal_kernel={self.temporal_kernel}: use an odd number of frames (3, 5, ...)")
-        if bad := set(self.lora_targets) - set('qkvo'):
-            raise ValueError(f"lora_targets={self.lora_targets!r}: unknown {sorted(bad)}; choose from 'q', 'k', 'v', 'o'")
-        if self.st_position not in ('attn', 'mlp', 'both'):
-            raise ValueError(f"st_position={self.st_position!r}: use 'attn', 'mlp' or 'both'")
-        if not 0 <= self.dropout < 1: raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
+        _check_options(self)           # every other option in range (next cell)
 
-    def blocks(self, n_layers: int) -> list[int]:
-        "The 1-based blocks of an `n_layers`-deep encoder that get the method."
-        start, end = self.layers or (1, n_layers)
-        return list(range(start, min(end, n_layers) + 1))
+    def adapted_blocks(self, depth: int) -> list[int]:
+        "The 1-based numbers of the blocks of a `depth`-block encoder that get the method."
+        start, end = self.blocks or (1, depth)
+        return list(range(start, min(end, depth) + 1))
+
+# %% ../nbs/06c_adapters.ipynb #7fd8ec25
+def _check_options(c: PeftConfig):
+    "Raise, naming the option and the values it takes, if one of `c`'s options is out of range."
+    if c.blocks and (len(c.blocks) != 2 or not 1 <= c.blocks[0] <= c.blocks[1]):
+        raise ValueError(f"blocks={c.blocks!r}: give (start, end) with 1 <= start <= end (blocks counted from 1, "
+                         f"both included, like ADAPTER_START/ADAPTER_END), or None for every block")
+    if bad := set(c.towers) - {'video', 'text'}:
+        raise ValueError(f"towers={c.towers!r}: unknown {sorted(bad)}; use ('video', 'text'), ('video',) or ('text',)")
+    if c.method in ('msta', 'lora', 'adaptformer', 'st-adapter', 'm2clip'):
+        if not c.towers: raise ValueError(f"{c.method} needs at least one tower; got towers=()")
+        k = 'rank' if c.method == 'lora' else 'dims'
+        if getattr(c, k) < 1: raise ValueError(f"{k}={getattr(c, k)}: must be >= 1")
+    if c.method == 'st-adapter' and 'text' in c.towers:
+        raise ValueError("ST-Adapter convolves over frames: it adapts the video tower only; use towers=('video',)")
+    if c.method == 'm2clip' and set(c.towers) != {'video', 'text'}:
+        raise ValueError(f"towers={c.towers!r}: M2-CLIP adapts both encoders (TED-Adapter and text adapters); use ('video', 'text')")
+    if c.m2clip_text_blocks < 0:
+        raise ValueError(f"m2clip_text_blocks={c.m2clip_text_blocks}: the number of last text blocks with a text adapter must be >= 0")
+    if c.temporal not in ('residual', 'sequential', 'none'):
+        raise ValueError(f"temporal={c.temporal!r}: use 'residual', 'sequential' or 'none'")
+    if c.temporal_conv not in ('depthwise', 'grouped'):
+        raise ValueError(f"temporal_conv={c.temporal_conv!r}: use 'depthwise' (on the up-projected channels) "
+                         f"or 'grouped' (from the bottleneck)")
+    if c.temporal_kernel < 1 or c.temporal_kernel % 2 == 0:
+        raise ValueError(f"temporal_kernel={c.temporal_kernel}: use an odd number of frames (3, 5, ...)")
+    if bad := set(c.lora_targets) - set('qkvo'):
+        raise ValueError(f"lora_targets={c.lora_targets!r}: unknown {sorted(bad)}; choose from 'q', 'k', 'v', 'o'")
+    if c.st_position not in ('attn', 'mlp', 'both'):
+        raise ValueError(f"st_position={c.st_position!r}: use 'attn', 'mlp' or 'both'")
+    if not 0 <= c.dropout < 1: raise ValueError(f"dropout={c.dropout}: must be in [0, 1)")
+
+RENAMED_OPTIONS = {'layers': 'blocks'}   # an earlier version's option name -> today's (saved configs, run parameters)
 
 def upgrade_peft_dict(d: dict) -> dict:
     "A `PeftConfig` as saved (`asdict`) by this or an earlier version, in today's names: `PeftConfig(**upgrade_peft_dict(d))`."
     d = dict(d)
+    for old, new in RENAMED_OPTIONS.items():
+        if old in d and new not in d: d[new] = d.pop(old)                            # 'layers' -> 'blocks'
     if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], PEFT_FAMILIES)   # 'st_adapter' -> 'st-adapter'
     if 'rank' not in d and 'scale' not in d and d.get('method') in PEFT_FAMILIES:   # before rank and scale: dims and alpha
         m, dims, alpha = d['method'], d.pop('dims', None), d.pop('alpha', None)     # stood for every method's size and scale
@@ -166,15 +176,17 @@ def upgrade_peft_dict(d: dict) -> dict:
 # %% ../nbs/06c_adapters.ipynb #b7cba92c
 PEFT_PRESETS = {   # every method's PEFT config (METHODS), then the settings of the paper's tables
     **{name: PeftConfig(m.peft, **m.options) for name, m in METHODS.items()},
-    'msta-table1-b2n':    PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 1, base-to-novel
-    'msta-table5':        PeftConfig('msta', dims=256, alpha=0.005, layers=(1, 12)),   # Table 5 (K-400 supervised): 8.7M
-    'msta-k400':          PeftConfig('msta', dims=128, alpha=0.001, layers=(1, 12)),   # Table 1, K-400 zero-/few-shot
+    'msta-table1-b2n':    PeftConfig('msta', dims=256, alpha=0.005, blocks=(1, 12)),   # Table 1, base-to-novel
+    'msta-table5':        PeftConfig('msta', dims=256, alpha=0.005, blocks=(1, 12)),   # Table 5 (K-400 supervised): 8.7M
+    'msta-k400':          PeftConfig('msta', dims=128, alpha=0.001, blocks=(1, 12)),   # Table 1, K-400 zero-/few-shot
     'lora-table5':        PeftConfig('lora', rank=128, towers=('video',)),             # 9,437,184 ≈ Table 5's 9.4M
     'adaptformer-table5': PeftConfig('adaptformer', dims=256),                         # 7,885,824 ≈ Table 5's 7.9M
 }
 
 def get_peft_config(config: str | PeftConfig | None = None, **overrides) -> PeftConfig:
     "A preset by name (a method of `METHODS` or a table's setting), a `PeftConfig`, or `PeftConfig(**overrides)` when `config` is None."
+    if old := next((k for k in overrides if k in RENAMED_OPTIONS), None):
+        raise TypeError(f"{old}= is called {RENAMED_OPTIONS[old]}= now (an earlier version's name)")
     if config is None: return PeftConfig(**overrides)
     if isinstance(config, str): config = PEFT_PRESETS[canonical_name(config, PEFT_PRESETS, 'PEFT preset')]
     return replace(config, **overrides)
@@ -194,14 +206,16 @@ class PeftMethod(nn.Module):
         "The parameters this method trains (default: its own)."
         return list(self.parameters())
 
-def _blocks(model, tower: str):
+def _tower_blocks(model, tower: str):
+    "The blocks of one tower's encoder ('video' or 'text'); block number `l` is `[l - 1]`."
     enc = model.vision_encoder if tower == 'video' else model.text_encoder
     return enc.transformer.resblocks
 
-def _check_layers(cfg: PeftConfig, mc: ViCLIPConfig):
+def _check_blocks(cfg: PeftConfig, mc: ViCLIPConfig):
+    "Refuse a `blocks` range that ends beyond the adapted encoders' depth."
     depth = max(mc.vision_layers if 'video' in cfg.towers else 0, mc.text_layers if 'text' in cfg.towers else 0)
-    if cfg.layers and cfg.layers[1] > depth:
-        raise ValueError(f"layers={cfg.layers} but the adapted encoders have only {depth} blocks "
+    if cfg.blocks and cfg.blocks[1] > depth:
+        raise ValueError(f"blocks={cfg.blocks} but the adapted encoders have only {depth} blocks "
                          f"(vision {mc.vision_layers}, text {mc.text_layers}); blocks are counted from 1")
 
 

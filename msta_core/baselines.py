@@ -13,7 +13,7 @@ from torch.func import functional_call
 
 from .viclip import ViCLIPConfig
 from .msta import conv_tokens
-from .adapters import PeftMethod, PeftConfig, _check_layers, _blocks
+from .adapters import PeftMethod, PeftConfig, _check_blocks, _tower_blocks
 
 # %% auto #0
 __all__ = ['BlockLayerMethod', 'ZeroShot', 'FullFineTune', 'LoRALayer', 'LoRA', 'AdaptFormerLayer', 'STAdapter', 'STAdapterLayer',
@@ -24,13 +24,13 @@ class BlockLayerMethod(PeftMethod):
     "One layer per adapted block of each chosen tower (`self.video`, `self.text`), each with a `block_forward`."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig, make):
         super().__init__(cfg)
-        _check_layers(cfg, mc)
+        _check_blocks(cfg, mc)
         for t, width, depth in [('video', mc.vision_width, mc.vision_layers), ('text', mc.text_width, mc.text_layers)]:
-            if t in cfg.towers: setattr(self, t, nn.ModuleDict({str(l): make(width) for l in cfg.blocks(depth)}))
+            if t in cfg.towers: setattr(self, t, nn.ModuleDict({str(l): make(width) for l in cfg.adapted_blocks(depth)}))
 
     def layer_blocks(self, model) -> list:
         "`(block, layer)` pairs, blocks counted from 1 in the keys."
-        return [(_blocks(model, t)[int(l) - 1], layer) for t in self.config.towers for l, layer in getattr(self, t).items()]
+        return [(_tower_blocks(model, t)[int(l) - 1], layer) for t in self.config.towers for l, layer in getattr(self, t).items()]
 
     def slots(self, model): return [(b, layer.block_forward) for b, layer in self.layer_blocks(model)]
 

@@ -15,7 +15,7 @@ from .viclip import ViCLIP, ViCLIPConfig, cosine_logits
 from .clip import FrameCLIP
 from .tokenizer import default_tokenizer
 from .losses import TEMPLATE, TAU, class_prompts
-from .adapters import PeftMethod, PeftConfig, _check_layers, _blocks, peft_method
+from .adapters import PeftMethod, PeftConfig, _check_blocks, _tower_blocks, peft_method
 from .classifier import VideoTextClassifier
 
 # %% auto #0
@@ -234,19 +234,19 @@ class M2CLIP(PeftMethod):
     "M2-CLIP's adapters (TED-Adapter per vision block, frame adapter, text adapters) and, once attached, its heads."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
         super().__init__(cfg)
-        _check_layers(cfg, mc)
+        _check_blocks(cfg, mc)
         if cfg.m2clip_text_blocks > mc.text_layers:
             raise ValueError(f"m2clip_text_blocks={cfg.m2clip_text_blocks} but the text encoder has only {mc.text_layers} blocks")
         self.mc = mc
-        self.video = nn.ModuleDict({str(l): TEDAdapter(mc.vision_width, cfg.dims) for l in cfg.blocks(mc.vision_layers)})
+        self.video = nn.ModuleDict({str(l): TEDAdapter(mc.vision_width, cfg.dims) for l in cfg.adapted_blocks(mc.vision_layers)})
         self.frames = FrameTemporalAdapter(mc.embed_dim)
         first = mc.text_layers - cfg.m2clip_text_blocks + 1
         self.text = nn.ModuleDict({str(l): TextAdapter(mc.text_width, cfg.dims) for l in range(first, mc.text_layers + 1)})
         self.heads = None
 
     def slots(self, model):
-        return ([(_blocks(model, 'video')[int(l) - 1], a.block_forward) for l, a in self.video.items()]
-                + [(_blocks(model, 'text')[int(l) - 1], a.block_forward) for l, a in self.text.items()])
+        return ([(_tower_blocks(model, 'video')[int(l) - 1], a.block_forward) for l, a in self.video.items()]
+                + [(_tower_blocks(model, 'text')[int(l) - 1], a.block_forward) for l, a in self.text.items()])
 
     def attach_heads(self, class_names: Sequence[str], template: str = TEMPLATE) -> M2CLIPHeads:
         "Build the heads for `class_names` (once; the same list again is a no-op) on this method's device."

@@ -11,7 +11,7 @@ from torch import nn
 
 from .viclip import ViCLIPConfig
 from .clip import frames_to_video, video_to_frames
-from .adapters import PeftMethod, PeftConfig, _check_layers, _blocks
+from .adapters import PeftMethod, PeftConfig, _check_blocks, _tower_blocks
 
 # %% auto #0
 __all__ = ['GradScale', 'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer', 'MSTA']
@@ -119,9 +119,9 @@ class MSTA(PeftMethod):
     "MSTA in blocks k..L of both encoders: one `MSTALayer` per block, keyed by its 1-based index."
     def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
         super().__init__(cfg)
-        _check_layers(cfg, mc)
+        _check_blocks(cfg, mc)
         self.layers = nn.ModuleDict()
-        for l in cfg.blocks(max(mc.vision_layers, mc.text_layers)):
+        for l in cfg.adapted_blocks(max(mc.vision_layers, mc.text_layers)):
             video, text = 'video' in cfg.towers and l <= mc.vision_layers, 'text' in cfg.towers and l <= mc.text_layers
             self.layers[str(l)] = MSTALayer(mc.vision_width, mc.text_width, cfg.dims, video, text, cfg.shared,
                                             cfg.temporal, cfg.temporal_kernel, cfg.dropout, cfg.alpha, cfg.grad_scale,
@@ -130,7 +130,7 @@ class MSTA(PeftMethod):
     def slots(self, model):
         out = []
         for l, layer in self.layers.items():
-            if layer.video_down is not None: out.append((_blocks(model, 'video')[int(l) - 1], layer.video_block))
-            if layer.text_down is not None: out.append((_blocks(model, 'text')[int(l) - 1], layer.text_block))
+            if layer.video_down is not None: out.append((_tower_blocks(model, 'video')[int(l) - 1], layer.video_block))
+            if layer.text_down is not None: out.append((_tower_blocks(model, 'text')[int(l) - 1], layer.text_block))
         return out
 

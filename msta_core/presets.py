@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
 
 import warnings
-from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE
+from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE, RENAMED_OPTIONS
 from .engine import TrainConfig
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
@@ -204,7 +204,7 @@ def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, me
         train = replace(train, epochs=100, lr=8e-3, batch_size=256)
         if METHODS[method].peft == 'msta':                                       # Table 5's 8.7M design / Table 1's K-400 row
             table = get_peft_config('msta-table5' if protocol == 'supervised' else 'msta-k400')
-            peft = replace(peft, dims=table.dims, alpha=table.alpha, layers=table.layers)
+            peft = replace(peft, dims=table.dims, alpha=table.alpha, blocks=table.blocks)
     cfg = dict(protocol=protocol, dataset=dataset, shots=shots, split=split, method=method, peft=peft,
                consistency=consistency and cons_default, n_descriptions=n_desc, backbone='b16', num_frames=8,
                input_size=224, views=default_views(protocol, dataset), nproc=8, train=train,
@@ -239,8 +239,8 @@ def m2clip_release_preset(dataset: str = 'k400', **overrides) -> ExperimentConfi
 
 # %% ../nbs/14_presets.ipynb #3cbd0d1b
 SYNTHETIC_PEFT = {   # PEFT family → overrides for the 4-block, width-128 tiny ViCLIP: every method in all 4 blocks, 65–73k weights
-    'msta': dict(dims=32, layers=(1, 4)), 'lora': dict(rank=8, layers=(1, 4)), 'adaptformer': dict(dims=32, layers=(1, 4)),
-    'st-adapter': dict(dims=64, layers=(1, 4)), 'm2clip': dict(dims=32, layers=(1, 4)),
+    'msta': dict(dims=32, blocks=(1, 4)), 'lora': dict(rank=8, blocks=(1, 4)), 'adaptformer': dict(dims=32, blocks=(1, 4)),
+    'st-adapter': dict(dims=64, blocks=(1, 4)), 'm2clip': dict(dims=32, blocks=(1, 4)),
 }
 SYNTHETIC_EPOCHS = {'fewshot': 30, 'base2novel': 10, 'zeroshot': 2, 'supervised': 3}
 # (lr, branch scale) per PEFT family, chosen by one rule for all: the best validation accuracy of a grid (see the table
@@ -342,7 +342,8 @@ def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', me
     over = {'top': {}, 'train': {}, 'peft': {}}
     for name, value in params.items():
         if name not in routes:
-            raise ValueError(f"Unknown parameter {name!r}: {closest_names(name, routes)}see config_from_params' routing "
+            hint = f"it is called {RENAMED_OPTIONS[name]!r} now; " if name in RENAMED_OPTIONS else closest_names(name, routes)
+            raise ValueError(f"Unknown parameter {name!r}: {hint}see config_from_params' routing "
                              f"(fields of ExperimentConfig, TrainConfig and PeftConfig)")
         where, ann = routes[name]
         if value is not None: over[where][name] = coerce_param(name, value, str(ann))

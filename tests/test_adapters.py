@@ -9,8 +9,8 @@ from msta_core.adapters import (PEFT_PRESETS, PeftConfig, adapters_disabled, app
 from msta_core.tokenizer import tokenize
 from msta_core.viclip import ViCLIP, get_config
 
-ADAPTED = [dict(method='msta', layers=(1, 2)), dict(method='msta', layers=(2, 2), shared=False, temporal='sequential'),
-           dict(method='msta', layers=(1, 2), towers=('text',)), dict(method='lora', rank=4),
+ADAPTED = [dict(method='msta', blocks=(1, 2)), dict(method='msta', blocks=(2, 2), shared=False, temporal='sequential'),
+           dict(method='msta', blocks=(1, 2), towers=('text',)), dict(method='lora', rank=4),
            dict(method='adaptformer', dims=8), dict(method='st-adapter', dims=8, st_position='both')]
 
 
@@ -75,7 +75,7 @@ def test_load_peft_errors(tmp_path):
 
 def test_failed_load_peft_leaves_the_model_as_it_was(tmp_path):
     "A file whose parameters do not fit the model: the error names them, and the model keeps no half-applied method."
-    m = apply_peft(tiny(), method='msta', layers=(1, 2))
+    m = apply_peft(tiny(), method='msta', blocks=(1, 2))
     save_peft(m, tmp_path / 'msta.pt')
     other = tiny()
     for p in other.text_encoder.parameters(): p.requires_grad_(False)         # the caller's own choice of what trains
@@ -110,12 +110,12 @@ def test_lora_merge_identical(targets, towers, inputs):
     merge_lora(m)
     got = outputs(m, inputs)
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-    with pytest.raises(ValueError, match='merge_lora needs a LoRA model'): merge_lora(apply_peft(tiny(), 'msta', layers=(1, 2)))
+    with pytest.raises(ValueError, match='merge_lora needs a LoRA model'): merge_lora(apply_peft(tiny(), 'msta', blocks=(1, 2)))
 
 
 def test_disabled_is_pretrained_and_restores_on_error(inputs):
     ref = outputs(tiny(), inputs)
-    m = apply_peft(tiny(), method='msta', layers=(1, 2))
+    m = apply_peft(tiny(), method='msta', blocks=(1, 2))
     perturb_(m)
     adapted = outputs(m, inputs)
     with pytest.raises(RuntimeError):
@@ -129,7 +129,7 @@ def test_disabled_is_pretrained_and_restores_on_error(inputs):
 
 
 def test_deepcopy_keeps_its_own_adapters(inputs):
-    m = apply_peft(tiny(), method='msta', layers=(1, 2))
+    m = apply_peft(tiny(), method='msta', blocks=(1, 2))
     m2 = copy.deepcopy(m)
     assert torch.equal(outputs(m2, inputs)[0], outputs(m, inputs)[0])
     perturb_(m2)
@@ -139,9 +139,9 @@ def test_deepcopy_keeps_its_own_adapters(inputs):
 
 
 def test_mode_dtype_and_remove(inputs):
-    m = apply_peft(tiny().train(), 'msta', layers=(1, 2))
+    m = apply_peft(tiny().train(), 'msta', blocks=(1, 2))
     assert m.peft.training
-    m = apply_peft(tiny().to(torch.bfloat16), 'msta', layers=(1, 2))
+    m = apply_peft(tiny().to(torch.bfloat16), 'msta', blocks=(1, 2))
     assert {p.dtype for p in m.peft.parameters()} == {torch.bfloat16}
     with torch.no_grad(): m.encode_video(inputs[0].bfloat16())
     remove_peft(m)
@@ -150,7 +150,7 @@ def test_mode_dtype_and_remove(inputs):
 
 def test_temporal_patch_embedding_grid(inputs):
     "ViCLIP with a 2-frame patch kernel has T' = 2 time steps: the temporal convolution follows the grid it is given."
-    m = apply_peft(tiny(kernel_size=2), method='msta', layers=(1, 2))
+    m = apply_peft(tiny(kernel_size=2), method='msta', blocks=(1, 2))
     assert outputs(m, inputs)[0].shape == (2, 32)
     m = apply_peft(tiny(kernel_size=2), method='st-adapter', dims=8)
     assert outputs(m, inputs)[0].shape == (2, 32)
@@ -158,11 +158,11 @@ def test_temporal_patch_embedding_grid(inputs):
 
 def test_l14_counts_pair_layers_by_index():
     "L/14: 24 video blocks, 12 text blocks; blocks 13-24 get video adapters only (their shared layer sees video alone)."
-    with torch.device('meta'): m = apply_peft(ViCLIP('l14'), method='msta', dims=64, layers=(1, 24), temporal='none')
+    with torch.device('meta'): m = apply_peft(ViCLIP('l14'), method='msta', dims=64, blocks=(1, 24), temporal='none')
     Dv, Dt, d = 1024, 768, 64
     video, text, shared = (Dv * d + d) + (d * Dv + Dv), (Dt * d + d) + (d * Dt + Dt), d * d + d
     assert sum(p.numel() for p in m.parameters() if p.requires_grad) == 24 * (video + shared) + 12 * text
-    with pytest.raises(ValueError, match='only 24 blocks'), torch.device('meta'): apply_peft(ViCLIP('l14'), layers=(1, 25))
+    with pytest.raises(ValueError, match='only 24 blocks'), torch.device('meta'): apply_peft(ViCLIP('l14'), blocks=(1, 25))
 
 
 def test_every_preset_builds_on_b16():

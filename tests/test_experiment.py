@@ -204,3 +204,12 @@ def test_every_evaluation_keeps_the_runs_bound_on_unreadable_videos(tiny, tmp_pa
         r = run_experiment(c, progress=False)
     assert r['results']['test']['skipped'] == len(broken) and r['results']['test']['n'] == len(test) - len(broken)
     assert 'visual' in r['results']['test']
+
+
+def test_an_old_parameter_name_fails_naming_the_new(tmp_path):
+    "`-p layers` (the block range's earlier name) fails in the checking cell, before any work, naming `blocks`."
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError, match="it is called 'blocks' now"):
+        pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'out.ipynb'), kernel_name='python3',
+                            progress_bar=False, parameters=dict(layers='[3, 4]', out_dir=str(tmp_path / 'x')))
+    assert not (tmp_path / 'x').exists()

@@ -79,3 +79,12 @@ def test_parameters_route_to_the_fields_that_mean_them():
     with pytest.raises(ValueError, match='scale'): config_from_params(method='adaptformer', scale=-1)
     c = config_from_params(method='msta', dims=16, alpha=0.05)
     assert (c.peft.dims, c.peft.alpha, c.peft.rank, c.peft.scale) == (16, 0.05, None, None)
+
+
+def test_the_block_range_was_called_layers():
+    "`PeftConfig.blocks` was `layers`: saved configs with `layers` load, and passing the old name fails naming the new."
+    assert PeftConfig(**upgrade_peft_dict(dict(method='msta', layers=[1, 12]))) == PeftConfig('msta', blocks=(1, 12))
+    assert ExperimentConfig(peft=dict(method='msta', layers=[1, 4])).peft.blocks == (1, 4)
+    assert config_from_params(blocks='[3, 4]').peft.blocks == (3, 4)
+    with pytest.raises(ValueError, match="Unknown parameter 'layers': it is called 'blocks' now"): config_from_params(layers='[3, 4]')
+    with pytest.raises(TypeError, match='layers= is called blocks= now'): apply_peft(tiny(), 'msta', layers=(1, 2))
