@@ -214,7 +214,7 @@ def reencode(job):
 
 def loader_check(s, tmp: Path) -> dict:
     "Clips/s of the training data path on the synthetic world re-encoded at 320×240, all cores as workers."
-    from msta_core.synthetic import generate_world
+    from msta_core.world import generate_world
     from msta_core.datasets import VideoSplit
     from msta_core.loader import EpochSampler, VideoDataset
     t0 = time.time()

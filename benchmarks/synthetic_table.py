@@ -32,7 +32,7 @@ from msta_core.presets import synthetic_preset
 from msta_core.experiment import run_experiment, synthetic_world
 from msta_core.loader import preload_frames
 from msta_core.pretrain import ensure_pretrained
-from msta_core.synthetic import SPLIT_FILES
+from msta_core.world import SPLIT_FILES
 from msta_core.results import collect_runs, synthetic_tables
 from msta_core.diagnostics import soundness_checks
 

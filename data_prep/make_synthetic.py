@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Generate the synthetic video world (see nbs/14a_synthetic.ipynb): real mp4 files, label lists,
-split files, captions and descriptions. Idempotent: a finished world with the same settings is
-found, not regenerated; an interrupted one is finished.
+"""Generate the synthetic video world (see nbs/14a_synthetic.ipynb and nbs/14b_world.ipynb): real mp4
+files, label lists, split files, captions and descriptions. Idempotent: a finished world with the same
+settings is found, not regenerated; an interrupted one is finished.
 
     python data_prep/make_synthetic.py                     # into the cache: ~/.cache/msta/synthetic_world
     python data_prep/make_synthetic.py /data/synthetic_world --seed 1
@@ -9,7 +9,7 @@ found, not regenerated; an interrupted one is finished.
 import argparse, time
 
 from msta_core.core import cache_dir
-from msta_core.synthetic import generate_world, WorldConfig
+from msta_core.world import generate_world, WorldConfig
 
 
 def main(argv=None):

@@ -83,6 +83,7 @@ def _retry_after(value) -> float | None:
     try: return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError): return None
 
+# %% ../nbs/08_descriptions.ipynb #3efa30f0
 class _Deadline:
     "One overall time limit for a request: when it passes, the request's sockets are shut down."
     def __init__(self, seconds: float):
@@ -121,6 +122,7 @@ class _DeadlineHTTPS(urllib.request.HTTPSHandler):
         kw = {'check_hostname': self._check_hostname} if hasattr(self, '_check_hostname') else {}   # Python < 3.12
         return self.do_open(_WatchedHTTPS, req, context=self._context, deadline=self.deadline, **kw)
 
+# %% ../nbs/08_descriptions.ipynb #efe0c879
 def _reply_text(raw: bytes, url: str) -> str:
     "The answer text of a chat-completions reply; `_Retryable` if the reply carries none."
     try:
@@ -136,6 +138,7 @@ def _reply_text(raw: bytes, url: str) -> str:
                          f"{choice.get('finish_reason')!r}): {raw[:200]!r}")
     return content
 
+# %% ../nbs/08_descriptions.ipynb #667e068d
 @dataclass
 class ChatClient:
     "Minimal client for an OpenAI-compatible `POST {base_url}/chat/completions` endpoint."
@@ -184,6 +187,7 @@ class ChatClient:
         if deadline.expired: raise timed_out                           # cut short: what arrived is not the answer
         return _reply_text(raw, url)
 
+# %% ../nbs/08_descriptions.ipynb #15edea41
 def ask_sentences(client: ChatClient, prompt: str, n: int) -> list[str]:
     "Ask `prompt` until the answer parses into `n` sentences, retrying transient failures with back-off."
     for attempt in range(client.max_retries + 1):
@@ -196,8 +200,6 @@ def ask_sentences(client: ChatClient, prompt: str, n: int) -> list[str]:
                            f"{client.base_url}; last error: {err}\nprompt: {prompt}")
 
 # %% ../nbs/08_descriptions.ipynb #c4389ae3
-CACHE_FORMAT = 'msta.descriptions/1'
-
 @dataclass
 class Descriptions:
     "Per-class spatial and temporal sentences (index = class id) and where they came from."
@@ -219,6 +221,9 @@ class Descriptions:
 
     def __len__(self): return len(self.spatial)
 
+# %% ../nbs/08_descriptions.ipynb #ebc10d9d
+CACHE_FORMAT = 'msta.descriptions/1'
+
 def _read_cache(path: Path, meta: dict) -> dict:
     if not path.exists(): return {}
     try: cache = json.loads(path.read_text(encoding='utf-8'))
@@ -237,6 +242,7 @@ def _usable(entry, n: int) -> bool:
         isinstance(entry.get(k), list) and len(entry[k]) == n and all(isinstance(s, str) and s.strip() for s in entry[k])
         for k in ('spatial', 'temporal'))
 
+# %% ../nbs/08_descriptions.ipynb #6084240a
 def generate_descriptions(class_names: list[str], cache_path, n: int = N_DESCRIPTIONS,
                           client: ChatClient | None = None, progress: bool = False) -> Descriptions:
     "Ask an LLM for `n` spatial and `n` temporal sentences per class, caching each finished class in `cache_path`."

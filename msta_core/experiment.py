@@ -80,7 +80,7 @@ def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, 
 # %% ../nbs/16_experiment.ipynb #1422778d
 def synthetic_world(root=None, seed: int = 0):
     "The synthetic world at `root` (as it was generated there), or the default one in the cache (made on first use)."
-    from msta_core.synthetic import generate_world, load_world
+    from msta_core.world import generate_world, load_world
     return generate_world(cache_dir() / 'synthetic_world', seed=seed, progress=True) if root is None else load_world(root)
 
 def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):

@@ -22,7 +22,8 @@ from .loader import VideoDataset, check_skipped, whole_videos
 from .engine import TrainConfig, Dist, fit, environment_info
 from .evaluate import evaluate_dataset
 from .classifier import VideoTextClassifier
-from .synthetic import WorldInfo, load_world, composition_classes
+from .synthetic import composition_classes
+from .world import WorldInfo, load_world
 
 # %% auto #0
 __all__ = ['TINY_VICLIP', 'PRETRAIN_VERSION', 'CHECKPOINT_NAME', 'PretrainConfig', 'chunk_steps', 'vtc_loss', 'load_clips',

@@ -87,6 +87,7 @@ class QuickGELU(nn.Module):
     "CLIP's GELU approximation, x·σ(1.702x)."
     def forward(self, x): return QuickGELUFunction.apply(x)
 
+# %% ../nbs/02_viclip.ipynb #205d969b
 class Attention(nn.Module):
     "Multi-head self-attention with `nn.MultiheadAttention`'s parameter layout, computed with SDPA (batch-first)."
     def __init__(self, d_model: int, n_head: int, causal: bool = False):
@@ -105,6 +106,7 @@ class Attention(nn.Module):
         else: y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)   # [B, H, L, D/H]
         return self.out_proj(y.transpose(1, 2).reshape(B, L, D))
 
+# %% ../nbs/02_viclip.ipynb #ab21c25b
 class ResidualAttentionBlock(nn.Module):
     "CLIP's pre-norm block; `adapter` (set by a PEFT method) may take over its forward."
     def __init__(self, d_model: int, n_head: int, causal: bool = False):
@@ -273,6 +275,7 @@ def resize_text_positions(pe: torch.Tensor, n: int) -> torch.Tensor:
     "Text positional embedding `[L, D]` → `[n, D]`: truncate, or zero-pad (official rule)."
     return pe[:n].clone() if n <= pe.shape[0] else F.pad(pe, (0, 0, 0, n - pe.shape[0]))
 
+# %% ../nbs/02_viclip.ipynb #9ece4c07
 def _read_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -291,6 +294,7 @@ def _unwrap(obj, where) -> dict:
         raise CheckpointError(f"{where}: expected a state dict (or {{'model': state_dict}}) of tensors; got {type(obj).__name__}")
     return obj
 
+# %% ../nbs/02_viclip.ipynb #c9d26968
 def check_state_dict(own: dict, sd: dict, where: str, what: str) -> None:
     "Raise a `CheckpointError` listing every key of `sd` missing, unexpected or misshapen against `own` (`what` it should fit)."
     missing = [k for k in own if k not in sd]
@@ -311,6 +315,7 @@ def load_state_dict_strict(model: nn.Module, sd: dict, where: str = 'checkpoint'
     check_state_dict(model.state_dict(), sd, where, type(model).__name__)
     model.load_state_dict(sd, strict=True)
 
+# %% ../nbs/02_viclip.ipynb #544f6b8d
 def load_viclip(path_or_state_dict, config: str | ViCLIPConfig = 'b16', num_frames: int | None = None,
                 **overrides) -> ViCLIP:
     "Build ViCLIP (`config` preset) and load an official checkpoint strictly; adapts the temporal embedding to `num_frames`."

@@ -9,7 +9,7 @@ import torch
 
 from msta_core.engine import TrainConfig
 from msta_core.presets import synthetic_preset
-from msta_core.synthetic import generate_world
+from msta_core.world import generate_world
 from msta_core.pretrain import pretrain_tiny
 
 ROOT = Path(__file__).resolve().parents[1]

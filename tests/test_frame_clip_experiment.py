@@ -8,7 +8,7 @@ import torch
 
 from msta_core.engine import TrainConfig, Dist
 from msta_core.presets import synthetic_preset
-from msta_core.synthetic import generate_world
+from msta_core.world import generate_world
 from msta_core.pretrain import pretrain_tiny, load_tiny
 from msta_core.experiment import run_experiment
 from msta_core.adapters import load_peft

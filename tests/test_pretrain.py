@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from msta_core.synthetic import generate_world
+from msta_core.world import generate_world
 from msta_core.pretrain import CHECKPOINT_NAME, TINY_VICLIP, load_tiny, read_info
 
 ROOT = Path(__file__).resolve().parents[1]

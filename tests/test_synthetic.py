@@ -7,8 +7,10 @@ import decord
 import numpy as np
 import pytest
 
-import msta_core.synthetic as syn
-from msta_core.synthetic import generate_world, render_clip, encode_mp4, WorldConfig, COLOURS
+import msta_core.world as world_mod
+from msta_core.synthetic import render_clip, COLOURS
+from msta_core.video import encode_mp4
+from msta_core.world import generate_world, WorldConfig
 from msta_core.datasets import read_labels, read_split, class_counts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +61,7 @@ def test_manifest_and_files(world):
     assert not (world.root / '.generating.json').exists()
     assert not list(world.root.rglob('*.tmp'))
     for rel, sha in m['files'].items():
-        assert syn._sha(world.root / rel) == sha
+        assert world_mod._sha(world.root / rel) == sha
     assert len(list((world.root / 'videos').rglob('*.mp4'))) == N_TINY
     # authors' description format: "{N}_{s|t}_description_{dataset}.json", "0".."n-1" -> N sentences
     for f in (world.root / 'descriptions').glob('*.json'):
@@ -115,7 +117,7 @@ def test_videos_decode_and_keep_colours(world):
     for path, split, label, shape, colour, motion, domain in rows[::37]:
         vr = decord.VideoReader(str(world.root / path))
         assert len(vr) == 16 and vr[0].shape == (32, 32, 3)
-        seed = [0, syn._SPLIT_CODES[split], int(label), int(Path(path).stem.rsplit('_', 1)[1])]
+        seed = [0, world_mod._SPLIT_CODES[split], int(label), int(Path(path).stem.rsplit('_', 1)[1])]
         ref = render_clip(shape, colour, motion, np.random.default_rng(seed), 32, 16, domain=domain)
         got = decode(world.root / path)
         assert np.abs(got.astype(int) - ref.astype(int)).mean() < 3
@@ -129,9 +131,9 @@ def test_videos_decode_and_keep_colours(world):
 def test_idempotent_and_config_change(world, tmp_path):
     again = generate_world(world.root, seed=0, workers=2, **TINY)
     assert again.seconds == 0 and again.videos_digest == world.videos_digest
-    assert syn.load_world(world.root) == again                    # the manifest's configuration round-trips
+    assert world_mod.load_world(world.root) == again              # the manifest's configuration round-trips
     with pytest.raises(FileNotFoundError, match='no world.json'):
-        syn.load_world(tmp_path)
+        world_mod.load_world(tmp_path)
     root = tmp_path / 'change'
     generate_world(root, seed=0, workers=2, **TINY)
     bigger = generate_world(root, seed=0, workers=2, **{**TINY, 'test_per_class': 2})   # another config: remade
@@ -142,20 +144,20 @@ def test_idempotent_and_config_change(world, tmp_path):
 def test_resume_after_crash(world, tmp_path, monkeypatch):
     root = tmp_path / 'crash'
     calls = {'n': 0}
-    real = syn.encode_mp4
+    real = world_mod.encode_mp4
 
     def flaky(*a, **k):
         calls['n'] += 1
         if calls['n'] > 50: raise KeyboardInterrupt('simulated kill')
         return real(*a, **k)
 
-    monkeypatch.setattr(syn, 'encode_mp4', flaky)
+    monkeypatch.setattr(world_mod, 'encode_mp4', flaky)
     with pytest.raises(KeyboardInterrupt):
         generate_world(root, seed=0, workers=1, **TINY)
     assert (root / '.generating.json').exists() and not (root / 'world.json').exists()
     assert len(list((root / 'videos').rglob('*.mp4'))) == 50
     (root / 'videos/stray.mp4.x.tmp').write_bytes(b'half')        # a temp file left by a hard kill
-    monkeypatch.setattr(syn, 'encode_mp4', real)
+    monkeypatch.setattr(world_mod, 'encode_mp4', real)
     done = generate_world(root, seed=0, workers=2, **TINY)
     assert done.seconds > 0 and done.videos_digest == world.videos_digest
     assert not (root / '.generating.json').exists() and not list(root.rglob('*.tmp'))
