@@ -9,12 +9,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
-import av
 import numpy as np
 
 from .core import atomic_write_bytes, atomic_write_text, atomic_write_json
 from .video import pick_codec, encode_mp4      # deterministic mp4 writing (03_video)
-from .datasets import Sample, write_split, write_labels, read_split, VideoSplit, few_shot_split, remap
+from .datasets import Sample, write_split, write_labels, VideoSplit, few_shot_split, remap
 from .synthetic import (SHAPES, COLOURS, render_clip, composition_classes, action_classes, colour_classes,
                                  composition_name, action_name, colour_name, choose_heldout, choose_base,
                                  captions_for, spatial_descriptions, temporal_descriptions)
