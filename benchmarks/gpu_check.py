@@ -243,7 +243,9 @@ def loader_check(s, tmp: Path) -> dict:
 # ---------------------------------------------------------------- two processes
 def ddp_worker(out: str, s_json: str, backend_device: str):
     "One of the processes of the two-process check (or the single reference process): a few MSTA steps with fit."
-    from msta_core.engine import fit, setup_distributed, trainable_state_dict
+    from msta_core.distributed import setup_distributed
+    from msta_core.run_folder import trainable_state_dict
+    from msta_core.engine import fit
     s = json.loads(s_json)
     d = setup_distributed(backend_device)
     a = argparse.Namespace(checkpoint=None, quick=s['config'] == 'tiny')

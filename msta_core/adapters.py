@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .core import UnsafeFileError, atomic_torch_save, load_tensors
+from .core import UnsafeFileError, atomic_torch_save, load_tensors, from_plain
 from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock, check_state_dict
 
 
@@ -302,7 +302,7 @@ def load_peft(model: ViCLIP, path) -> ViCLIP:
     if (not isinstance(obj, dict) or not isinstance(obj.get('peft_config'), dict) or not isinstance(obj.get('state_dict'), dict)
             or not all(torch.is_tensor(v) for v in obj['state_dict'].values())):
         raise ValueError(f"{path} is not an adapter file: expected {{'peft_config', 'state_dict'}} as written by save_peft")
-    try: cfg = PeftConfig(**upgrade_peft_dict(obj['peft_config']))                         # everything checked before the model is touched
+    try: cfg = from_plain(PeftConfig, upgrade_peft_dict(obj['peft_config']))               # everything checked before the model is touched
     except TypeError as e: raise ValueError(f"{path}: its peft_config is not one this version knows ({e})") from None
     fresh = getattr(model, 'peft', None) is None
     if not fresh and model.peft.config != cfg:

@@ -4,8 +4,10 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, re, glob, json, math, pickle, random, socket, tempfile, zipfile, ctypes
+import os, io, re, glob, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
+from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,8 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
-           'is_torchscript', 'load_tensors', 'cache_dir', 'seed_everything', 'default_device', 'glibc_version',
-           'tune_cpu_malloc']
+           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'cache_dir', 'seed_everything', 'default_device',
+           'glibc_version', 'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 FETCH_COMMAND = 'python data_prep/fetch_splits.py'
@@ -79,6 +81,7 @@ def _remove_stale_temps(path: Path) -> None:
             try: p.unlink()
             except FileNotFoundError: pass
 
+# %% ../nbs/00_core.ipynb #2eba4cb5
 def atomic_write_bytes(path, data: bytes) -> Path:
     "Write `data` to `path` atomically (temp file in the same folder + `os.replace`), with the mode a plain write would give."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +147,38 @@ def load_tensors(path, what: str = 'file'):
         raise UnsafeFileError(f"{path}: refused. This {what} holds pickled Python objects{named}, not only tensors, "
                               f"numbers, strings and containers; unpickling them would run whatever code they name, so "
                               f"msta loads with torch.load(weights_only=True). {_SAFE_WAY}") from None
+
+# %% ../nbs/00_core.ipynb #7fac3d74
+def to_plain(obj):
+    "Configs (dataclasses, tuples, paths) → JSON builtins: dicts with string keys, lists, strings, numbers, `None`."
+    if is_dataclass(obj): return {f.name: to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, dict): return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [to_plain(v) for v in obj]
+    if isinstance(obj, Path): return str(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None: return obj
+    return repr(obj)
+
+def _kinds(tp) -> tuple:
+    "The classes an annotation allows: `A | None` → `(A, NoneType)`, `tuple[int, ...]` → `(tuple,)`."
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return tuple(typing.get_origin(a) or a for a in args)
+
+def _rebuild(tp, v):
+    "The JSON value `v` as a field typed `tp` holds it: a dict as the dataclass named, an array as a tuple (or a `list`)."
+    kinds = _kinds(tp)
+    if isinstance(v, dict):
+        cls = next((k for k in kinds if is_dataclass(k)), None)
+        return from_plain(cls, v) if cls else {k: _rebuild(Any, x) for k, x in v.items()}
+    if isinstance(v, list): return v if list in kinds else tuple(_rebuild(Any, x) for x in v)
+    return v
+
+def from_plain(cls, d: dict):
+    "The dataclass `cls` rebuilt from `to_plain`'s builtins (missing keys: the defaults); an unknown key is a `TypeError` naming it."
+    known = [f.name for f in fields(cls) if f.init]
+    if unknown := sorted(set(d) - set(known)):
+        raise TypeError(f"{cls.__name__} has no field {', '.join(map(repr, unknown))} (its fields: {', '.join(known)})")
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _rebuild(hints[k], v) for k, v in d.items()})
 
 # %% ../nbs/00_core.ipynb #7405f392
 def cache_dir() -> Path:

@@ -4,28 +4,27 @@
 
 # %% ../nbs/12_engine.ipynb #b6b077dc
 from __future__ import annotations
-import csv, hashlib, itertools, json, math, os, platform, subprocess, sys, time, warnings
+import itertools, math, warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, asdict, field, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .core import atomic_torch_save, atomic_write_json, atomic_write_text, tune_cpu_malloc
+from .core import atomic_torch_save, atomic_write_json, to_plain, tune_cpu_malloc
 from .loader import EpochSampler, check_skipped, mix_seed, split_batch
-from .viclip import check_state_dict
+from .distributed import Dist, setup_distributed
+from .run_folder import (trainable_parameters, trainable_state_dict, save_checkpoint, load_checkpoint,
+                                  environment_info, write_metrics, check_resume)
 
 # %% auto #0
-__all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'RESUME_IGNORED', 'BEST_RULE', 'TrainConfig', 'lr_at',
-           'evaluation_epochs', 'epoch_steps', 'trainable_parameters', 'build_optimizer', 'Dist', 'setup_distributed',
-           'all_gather_cat', 'teardown_distributed', 'trainable_state_dict', 'load_trainable_state_dict',
-           'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics', 'config_changes', 'saved_config',
-           'check_resume', 'autocast_setup', 'set_tf32', 'NonFiniteLossError', 'Training', 'setup_training',
+__all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'BEST_RULE', 'TrainConfig', 'lr_at', 'evaluation_epochs', 'epoch_steps',
+           'build_optimizer', 'autocast_setup', 'set_tf32', 'NonFiniteLossError', 'Training', 'setup_training',
            'checkpoint', 'resume_state', 'epoch_tally', 'accumulate', 'train_step', 'epoch_metrics', 'end_of_epoch',
            'fit']
 
@@ -97,12 +96,7 @@ def epoch_steps(samples: int, cfg: TrainConfig, world_size: int = 1) -> int:
                                f"drop_last=True nothing would train; lower batch_size or set drop_last=False")
     return n
 
-
 # %% ../nbs/12_engine.ipynb #9b030f2e
-def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    "Named parameters with `requires_grad` (each tensor once)."
-    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; no weight decay on 1-D tensors; a parameter's `lr_scale` (default 1) scales its lr.
     On CPU and CUDA the fused kernel updates all tensors at once (the same update, several times faster than a loop)."""
@@ -114,146 +108,6 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
                 for _, p in params)
     return torch.optim.AdamW([{'params': ps, 'weight_decay': cfg.weight_decay if decay else 0.0, 'lr_scale': s, 'lr': cfg.lr * s}
                               for (decay, s), ps in groups.items()], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused)
-
-# %% ../nbs/12_engine.ipynb #83c1d933
-@dataclass
-class Dist:
-    "Where this process sits: rank, world size, device."
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device('cpu'))
-    @property
-    def is_main(self) -> bool: return self.rank == 0
-    @property
-    def enabled(self) -> bool: return self.world_size > 1
-
-def setup_distributed(device: str | None = None) -> Dist:
-    "Join the torchrun process group if there is one; pick this process's device."
-    world = int(os.environ.get('WORLD_SIZE', 1))
-    rank, local = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
-    if device is None: device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    dev = torch.device(device)
-    if dev.type == 'cuda':
-        dev = torch.device('cuda', local % torch.cuda.device_count()); torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-    return Dist(rank, world, local, dev)
-
-def all_gather_cat(x: torch.Tensor, d: Dist) -> torch.Tensor:
-    "Concatenate a tensor's first dimension over all processes (sizes may differ)."
-    if not d.enabled: return x
-    n = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(d.world_size)]; dist.all_gather(sizes, n)
-    m = int(max(s.item() for s in sizes))
-    pad = torch.zeros((m - x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
-    out = [torch.zeros((m, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in range(d.world_size)]
-    dist.all_gather(out, torch.cat([x, pad]))
-    return torch.cat([o[:int(s.item())] for o, s in zip(out, sizes)])
-
-# %% ../nbs/12_engine.ipynb #7e1a0b02
-def teardown_distributed(d: Dist | None = None) -> None:
-    "Leave the process group `setup_distributed` joined, once every process got here: a barrier, then destroy it."
-    if not (dist.is_available() and dist.is_initialized()): return
-    if dist.get_world_size() > 1: dist.barrier()
-    dist.destroy_process_group()              # joins gloo's worker threads now, not during interpreter shutdown
-
-# %% ../nbs/12_engine.ipynb #cfd3ae84
-def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    "The trainable parameters by name, detached on CPU."
-    return {n: p.detach().cpu().clone() for n, p in trainable_parameters(model)}
-
-def load_trainable_state_dict(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
-    "Load trainable parameters saved by `trainable_state_dict`; any mismatch is an error naming the keys."
-    own = dict(trainable_parameters(model))
-    check_state_dict(own, sd, 'checkpoint', "the model's trainable parameters (same method and options?)")
-    with torch.no_grad():
-        for n, p in own.items(): p.copy_(sd[n])
-
-def _plain(obj):
-    "Config objects → JSON-able builtins."
-    if is_dataclass(obj): return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, dict): return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return [_plain(v) for v in obj]
-    if isinstance(obj, Path): return str(obj)
-    if isinstance(obj, (str, int, float, bool)) or obj is None: return obj
-    return repr(obj)
-
-def save_checkpoint(path, model, optimizer, scaler, *, epoch: int, step_in_epoch: int, step: int, history: list,
-                    running: dict | None = None, config=None):
-    "Atomically save what was trained and where training stands (`running`: the epoch's partial metric sums)."
-    atomic_torch_save({'model': trainable_state_dict(model), 'optimizer': optimizer.state_dict(),
-                       'scaler': scaler.state_dict() if scaler is not None else None,
-                       'epoch': epoch, 'step_in_epoch': step_in_epoch, 'step': step,
-                       'history': history, 'running': running or {}, 'config': json.dumps(_plain(config))}, path)
-
-def load_checkpoint(path, model, optimizer=None, scaler=None) -> dict:
-    "Restore a checkpoint written by `save_checkpoint`; returns its bookkeeping (epoch, steps, history)."
-    ck = torch.load(path, map_location='cpu', weights_only=True)
-    load_trainable_state_dict(model, ck['model'])
-    if optimizer is not None: optimizer.load_state_dict(ck['optimizer'])
-    if scaler is not None and ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
-    return ck
-
-# %% ../nbs/12_engine.ipynb #57c42253
-def environment_info() -> dict:
-    "Package versions, git commit and machine, for `run_info.json`."
-    import importlib.metadata as md
-    vers = {}
-    for pkg in ('torch', 'torchvision', 'msta_core', 'decord', 'av', 'numpy'):
-        try: vers[pkg] = md.version(pkg)
-        except md.PackageNotFoundError: pass
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=10,
-                                cwd=Path(__file__).parent if '__file__' in globals() else None).stdout.strip() or None
-    except Exception: commit = None
-    return {'python': sys.version.split()[0], 'packages': vers, 'git_commit': commit, 'platform': platform.platform(),
-            'cuda': torch.version.cuda, 'gpus': [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-            'time': time.strftime('%Y-%m-%d %H:%M:%S')}
-
-def write_metrics(out_dir, row: dict) -> None:
-    "Append one row to `metrics.jsonl` and rewrite `metrics.csv` (both atomic; old rows are never lost)."
-    out_dir = Path(out_dir); jl = out_dir / 'metrics.jsonl'
-    rows = [json.loads(l) for l in jl.read_text().splitlines() if l.strip()] if jl.exists() else []
-    if 'epoch' in row:                   # an epoch redone after a resume replaces its row (and any later ones)
-        rows = [r for r in rows if not (isinstance(r.get('epoch'), int) and r['epoch'] >= row['epoch'])]
-    rows.append(_plain(row))
-    atomic_write_text(jl, ''.join(json.dumps(r) + '\n' for r in rows))
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    import io
-    buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=keys); w.writeheader(); w.writerows(rows)
-    atomic_write_text(out_dir / 'metrics.csv', buf.getvalue())
-
-# %% ../nbs/12_engine.ipynb #7e1a0b05
-RESUME_IGNORED = ('out_dir', 'num_workers', 'cache_frames', 'save_every', 'log_every', 'eval_every', 'max_bad_fraction')
-_ABSENT = '<absent>'
-
-def _flat(obj, prefix: str = '') -> dict:
-    "Nested dicts → {'train.lr': 0.001, ...} (an empty dict has no fields)."
-    if isinstance(obj, dict):
-        return {k: v for key, val in obj.items() for k, v in _flat(val, f'{prefix}{key}.').items()}
-    return {prefix[:-1] or '(config)': obj}
-
-def config_changes(old, new, ignore=RESUME_IGNORED) -> list[str]:
-    "Fields that differ between two configs, as `'train.lr: 0.001 → 0.002'`; fields named in `ignore` (at any depth) do not count."
-    if isinstance(old, dict) and hasattr(new, 'upgrade_saved'): old = new.upgrade_saved(old)   # an older version's names
-    a, b = (_flat(json.loads(json.dumps(_plain(c)))) for c in (old, new))
-    return [f"{k}: {a.get(k, _ABSENT)!r} → {b.get(k, _ABSENT)!r}" for k in sorted(a.keys() | b.keys())
-            if k.split('.')[-1] not in ignore and a.get(k, _ABSENT) != b.get(k, _ABSENT)]
-
-def saved_config(ck_path):
-    "The configuration a checkpoint's run started with (read without loading the tensors into memory)."
-    return json.loads(torch.load(ck_path, map_location='cpu', weights_only=True, mmap=True)['config'])
-
-def check_resume(ck_path, config) -> None:
-    "Refuse, naming every changed field, to continue the run of `ck_path` under `config` if that changes its results."
-    changes = config_changes(saved_config(ck_path), config)
-    if changes:
-        raise ValueError(f"{ck_path} belongs to a run with another configuration; resuming it would mix two experiments.\n"
-                         f"  changed: " + '\n  changed: '.join(changes) + "\n"
-                         f"To continue that run, set these back to its values (only {', '.join(RESUME_IGNORED)} may "
-                         f"differ); to try the new settings, give them another out_dir. Nothing was written; the run's "
-                         f"progress is kept in {ck_path}.")
 
 # %% ../nbs/12_engine.ipynb #feb7f043
 def autocast_setup(mode: str, device: torch.device):
@@ -419,7 +273,7 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
     precision = {'amp': cfg.amp, **(set_tf32(cfg.tf32) if d.device.type == 'cuda' else {})}
     if d.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / 'run_info.json', {'config': _plain(config), 'train': _plain(cfg), 'world_size': d.world_size,
+        atomic_write_json(out_dir / 'run_info.json', {'config': to_plain(config), 'train': to_plain(cfg), 'world_size': d.world_size,
                           'precision': precision, 'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
     t = setup_training(model, dataset, cfg, out_dir, config, d)
     epoch, start, step, history, running = resume_state(t, resume)

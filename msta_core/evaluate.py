@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .engine import Dist, all_gather_cat
+from .distributed import Dist, all_gather_cat
 from .loader import EpochSampler
 from .loader import TooManyBrokenVideos, check_skipped
 

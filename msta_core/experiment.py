@@ -20,8 +20,9 @@ from .descriptions import load_author_pair, template_descriptions
 from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
 from .classifier import VideoTextClassifier, description_targets
-from .engine import (Dist, fit, setup_distributed, teardown_distributed, environment_info, check_resume, config_changes,
-                               trainable_state_dict, load_trainable_state_dict, BEST_RULE)
+from .distributed import Dist, setup_distributed, teardown_distributed
+from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
+from .engine import fit, BEST_RULE
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_views
 
@@ -270,6 +271,6 @@ def main(argv=None):
     cfg = ExperimentConfig.from_json(Path(argv[0]).read_text())
     d = setup_distributed()
     run_experiment(cfg, d)
-    teardown_distributed(d)        # all processes done, the group left before exit: see 12_engine for the abort it prevents
+    teardown_distributed(d)        # all processes done, the group left before exit: see 11a_distributed for the abort it prevents
 
 if __name__ == '__main__' and '__file__' in globals(): main()   # run as a module, not as a notebook cell

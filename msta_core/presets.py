@@ -5,10 +5,11 @@
 # %% ../nbs/14_presets.ipynb #516ea624
 from __future__ import annotations
 import json, os
-from dataclasses import dataclass, field, asdict, replace, fields
+from dataclasses import dataclass, field, replace, fields
 from pathlib import Path
 
 import warnings
+from .core import to_plain, from_plain
 from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE, RENAMED_OPTIONS
 from .engine import TrainConfig
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
@@ -18,8 +19,8 @@ from .classifier import resolve_template
 __all__ = ['DATASETS', 'ZERO_SHOT_VIEWS', 'SYNTHETIC_VIEWS', 'PROTOCOLS', 'BACKBONES', 'M2CLIP_RELEASE_GPUS',
            'M2CLIP_RELEASE_PER_GPU', 'M2CLIP_RELEASE_BLR', 'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT',
            'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_SCALE', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec',
-           'default_views', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig', 'paper_preset',
-           'm2clip_release_preset', 'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param',
+           'default_views', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig', 'check_settings',
+           'paper_preset', 'm2clip_release_preset', 'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param',
            'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
@@ -110,6 +111,7 @@ def method_peft(name: str, **overrides) -> PeftConfig:
     "The PEFT config of a method of `METHODS` (06c_adapters), with `overrides`."
     return get_peft_config(canonical_name(name, METHODS), **overrides)
 
+# %% ../nbs/14_presets.ipynb #3d88be28
 @dataclass
 class ExperimentConfig:
     "Everything one run needs (defaults: the embedded synthetic world)."
@@ -144,33 +146,13 @@ class ExperimentConfig:
         self.method = canonical_name(self.method, METHODS)   # one of METHODS (an older 'zero_shot' reads as 'zero-shot')
         cons = METHODS[self.method].consistency
         if self.peft is None: self.peft = method_peft(self.method)
-        elif isinstance(self.peft, dict): self.peft = PeftConfig(**upgrade_peft_dict(self.peft))
+        elif isinstance(self.peft, dict): self.peft = from_plain(PeftConfig, upgrade_peft_dict(self.peft))
         if self.consistency is None: self.consistency = cons
         self.template = resolve_template(self.template)   # 'paper', 'logs' (11_classifier) or a sentence with {}
-        if isinstance(self.train, dict): self.train = TrainConfig(**self.train)
-        if self.protocol == 'fewshot' and self.shots not in (2, 4, 8, 16):
-            raise ValueError(f"shots={self.shots}: the few-shot protocol uses K = 2, 4, 8 or 16")
-        if self.split not in (1, 2, 3): raise ValueError(f"split={self.split}: splits are 1, 2 or 3")
-        if self.dataset != 'synthetic' and self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r}: choose 'synthetic' or one of {sorted(DATASETS)}")
-        if self.dataset == 'k600' and self.protocol != 'zeroshot':
-            raise ValueError("K600 is only an evaluation target (the zero-shot splits); train on k400")
-        if self.protocol == 'base2novel' and self.method == 'zero-shot':
-            pass                                  # evaluating the backbone on base and novel is meaningful
-        if self.peft.method == 'zero-shot' and self.consistency:
-            raise ValueError("method zero-shot trains nothing: the consistency constraint needs a trained branch")
-        if self.nproc < 1: raise ValueError(f"nproc={self.nproc}: must be >= 1")
-        check_ranges(self)                        # every number in range (below, with config_from_params)
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone={self.backbone!r}: choose one of {list(BACKBONES)} (ViCLIP: 'b16', 'l14'; "
-                             f"OpenAI CLIP run frame by frame: 'clip-b16', 'clip-l14')")
-        if self.peft.method == 'm2clip' and self.consistency:
-            raise ValueError("method m2clip trains with its own four-head objective; the consistency constraint is MSTA's "
-                             "(set consistency=False)")
-        if self.peft.method == 'm2clip' and self.num_frames < 2:
-            raise ValueError(f"num_frames={self.num_frames}: M2-CLIP's TED-Adapter models frame differences; sample >= 2 frames")
+        if isinstance(self.train, dict): self.train = from_plain(TrainConfig, self.train)
+        check_settings(self)                      # names known, combinations allowed, numbers in range
 
-    def to_json(self) -> str: return json.dumps(asdict(self), indent=2)
+    def to_json(self) -> str: return json.dumps(to_plain(self), indent=2)
     @staticmethod
     def upgrade_saved(d: dict) -> dict:
         "A config as this or an earlier version saved it (`config.json`, a checkpoint's), in today's names and spellings."
@@ -180,13 +162,33 @@ class ExperimentConfig:
         return d
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:
-        d = cls.upgrade_saved(json.loads(text))
-        d['peft'] = PeftConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d['peft'].items()})
-        d['train'] = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d['train'].items()})
-        for k in ('views', 'eval_datasets'):
-            if d.get(k) is not None: d[k] = tuple(d[k])
-        d['augment'] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.get('augment', {}).items()}
-        return cls(**d)
+        "The config `to_json` wrote, by this or an earlier version (`upgrade_saved`), rebuilt (`from_plain`, `00_core`)."
+        return from_plain(cls, cls.upgrade_saved(json.loads(text)))
+
+# %% ../nbs/14_presets.ipynb #4b2ff578
+def check_settings(cfg: ExperimentConfig) -> ExperimentConfig:
+    "Check that `cfg` names known things and combines them as the methods allow, and that its numbers are in range."
+    if cfg.protocol == 'fewshot' and cfg.shots not in (2, 4, 8, 16):
+        raise ValueError(f"shots={cfg.shots}: the few-shot protocol uses K = 2, 4, 8 or 16")
+    if cfg.split not in (1, 2, 3): raise ValueError(f"split={cfg.split}: splits are 1, 2 or 3")
+    if cfg.dataset != 'synthetic' and cfg.dataset not in DATASETS:
+        raise ValueError(f"dataset={cfg.dataset!r}: choose 'synthetic' or one of {sorted(DATASETS)}")
+    if cfg.dataset == 'k600' and cfg.protocol != 'zeroshot':
+        raise ValueError("K600 is only an evaluation target (the zero-shot splits); train on k400")
+    # base-to-novel with method zero-shot is allowed: evaluating the backbone on base and novel is meaningful
+    if cfg.peft.method == 'zero-shot' and cfg.consistency:
+        raise ValueError("method zero-shot trains nothing: the consistency constraint needs a trained branch")
+    if cfg.nproc < 1: raise ValueError(f"nproc={cfg.nproc}: must be >= 1")
+    check_ranges(cfg)                         # every number in range (above)
+    if cfg.backbone not in BACKBONES:
+        raise ValueError(f"backbone={cfg.backbone!r}: choose one of {list(BACKBONES)} (ViCLIP: 'b16', 'l14'; "
+                         f"OpenAI CLIP run frame by frame: 'clip-b16', 'clip-l14')")
+    if cfg.peft.method == 'm2clip' and cfg.consistency:
+        raise ValueError("method m2clip trains with its own four-head objective; the consistency constraint is MSTA's "
+                         "(set consistency=False)")
+    if cfg.peft.method == 'm2clip' and cfg.num_frames < 2:
+        raise ValueError(f"num_frames={cfg.num_frames}: M2-CLIP's TED-Adapter models frame differences; sample >= 2 frames")
+    return cfg
 
 # %% ../nbs/14_presets.ipynb #dad006aa
 def paper_preset(protocol: str, dataset: str, shots: int = 2, split: int = 1, method: str = 'msta+consistency',

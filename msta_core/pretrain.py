@@ -13,13 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from .core import atomic_torch_save, atomic_write_json, cache_dir, default_device, seed_everything
+from .core import atomic_torch_save, atomic_write_json, cache_dir, default_device, seed_everything, from_plain
 from .viclip import ViCLIP, ViCLIPConfig, get_config, load_viclip, cosine_logits
 from .tokenizer import tokenize
 from .datasets import VideoSplit
 from .video import tsn_indices
 from .loader import VideoDataset, check_skipped, whole_videos
-from .engine import TrainConfig, Dist, fit, environment_info
+from .distributed import Dist
+from .run_folder import environment_info
+from .engine import TrainConfig, fit
 from .evaluate import evaluate_dataset
 from .classifier import VideoTextClassifier
 from .synthetic import composition_classes
@@ -236,9 +238,7 @@ def read_info(path) -> dict:
 
 def load_tiny(path) -> ViCLIP:
     "The tiny ViCLIP saved by `pretrain_tiny` (config from the JSON beside it), in eval mode."
-    c = read_info(path)['viclip_config']
-    cfg = ViCLIPConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()})
-    return load_viclip(path, cfg)
+    return load_viclip(path, from_plain(ViCLIPConfig, read_info(path)['viclip_config']))
 
 # %% ../nbs/15_pretrain.ipynb #191a3fd3
 def ensure_pretrained(world: WorldInfo | str | Path, cache: str | Path | None = None,

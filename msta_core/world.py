@@ -6,12 +6,12 @@
 from __future__ import annotations
 import csv, hashlib, io, json, os, re, shutil, time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, asdict, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .core import atomic_write_bytes, atomic_write_text, atomic_write_json
+from .core import atomic_write_bytes, atomic_write_text, atomic_write_json, to_plain
 from .video import pick_codec, encode_mp4      # deterministic mp4 writing (03_video)
 from .datasets import Sample, write_split, write_labels, VideoSplit, few_shot_split, remap
 from .synthetic import (SHAPES, COLOURS, render_clip, composition_classes, action_classes, colour_classes,
@@ -220,10 +220,6 @@ def _info(root, cfg, manifest, seconds) -> WorldInfo:
                      [action_name(*a) for a in acts], manifest['base'], manifest['novel'], manifest['n_videos'],
                      manifest['videos_digest'], seconds)
 
-def _config_json(cfg: WorldConfig) -> dict:
-    "The configuration as stored in the manifest (JSON types), so that `generate_world(root, **config)` remakes it."
-    return json.loads(json.dumps(asdict(cfg)))
-
 # %% ../nbs/14b_world.ipynb #d157a4a2
 def _prepare_root(root: Path, want: dict):
     "Ready `root` for the world `want` (its version and configuration), marking the generation as under way."
@@ -270,7 +266,7 @@ def generate_world(root, seed: int = 0, size: int = 32, frames: int = 16, videos
     t0 = time.time()
     cfg = WorldConfig(seed=seed, size=size, frames=frames, videos_per_class=videos_per_class,
                       pretrain_per_class=pretrain_per_class, test_per_class=test_per_class, **kwargs)
-    want = {'version': WORLD_VERSION, 'config': _config_json(cfg)}
+    want = {'version': WORLD_VERSION, 'config': to_plain(cfg)}   # JSON types: generate_world(root, **config) remakes it
     root = Path(root)
     manifest_file, marker = root / 'world.json', root / '.generating.json'
     if manifest_file.exists():

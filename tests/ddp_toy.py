@@ -3,7 +3,8 @@ import sys
 from pathlib import Path
 import torch
 from torch import nn
-from msta_core.engine import TrainConfig, fit, setup_distributed, teardown_distributed
+from msta_core.distributed import setup_distributed, teardown_distributed
+from msta_core.engine import TrainConfig, fit
 
 
 class ToyData(torch.utils.data.Dataset):

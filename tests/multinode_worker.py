@@ -2,7 +2,7 @@
 import json, os, sys
 from pathlib import Path
 from msta_core.core import atomic_write_text
-from msta_core.engine import setup_distributed
+from msta_core.distributed import setup_distributed
 from msta_core.experiment import once_per_node
 
 if __name__ == '__main__':

@@ -130,7 +130,7 @@ def test_results_notebook(tiny, tmp_path):
 def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
     "A rerun into a finished run's folder under other settings is refused, naming the field, before anything is written."
     from msta_core.core import atomic_torch_save
-    from msta_core.engine import _plain
+    from msta_core.core import to_plain
     from msta_core.experiment import check_out_dir, launch, run_experiment
     t = TrainConfig(epochs=2, lr=1e-3, batch_size=4, micro_batch=4, num_workers=0)
     done = synthetic_preset('fewshot', 'lora', shots=2, data_root=str(tmp_path / 'world'), views=(1, 1),
@@ -139,7 +139,7 @@ def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
     (out / 'config.json').write_text(done.to_json())
     (out / 'run_info.json').write_text('{"config": "the run that happened"}')
     (out / 'results.json').write_text('{"summary": {"top1": 61.0}}')
-    atomic_torch_save({'config': json.dumps(_plain(done))}, out / 'last.pt')     # what fit saves with a run
+    atomic_torch_save({'config': json.dumps(to_plain(done))}, out / 'last.pt')     # what fit saves with a run
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     other = replace(done, train=replace(t, lr=5e-4))
     for call in (run_experiment, launch):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from msta_core.engine import TrainConfig, Dist
+from msta_core.distributed import Dist
+from msta_core.engine import TrainConfig
 from msta_core.presets import synthetic_preset
 from msta_core.world import generate_world
 from msta_core.pretrain import pretrain_tiny, load_tiny

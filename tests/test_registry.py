@@ -7,7 +7,7 @@ import torch
 
 from msta_core.adapters import (BRANCH_SCALE, METHODS, PEFT_FAMILIES, PeftConfig, apply_peft, load_peft, save_peft, upgrade_peft_dict)
 from msta_core.core import fixtures_dir
-from msta_core.engine import config_changes
+from msta_core.run_folder import config_changes
 from msta_core.presets import ExperimentConfig, config_from_params, paper_preset, synthetic_preset
 from msta_core.tokenizer import tokenize
 from msta_core.viclip import ViCLIP, get_config
