@@ -128,7 +128,7 @@ def build_classifier(cfg: ExperimentConfig, model, class_names: list[str], desc_
         try: desc = load_author_pair(desc_dir, desc_stem, cfg.n_descriptions, class_names)
         except FileNotFoundError as e:
             raise FileNotFoundError(f"{e}\nThe consistency constraint needs the class descriptions: get the authors' files "
-                                    f"(data_prep/fetch_splits.py) or generate them (msta_core.descriptions.generate_descriptions)") from None
+                                    f"(data_prep/fetch_splits.py) or generate them (msta_core.llm.generate_descriptions)") from None
         if len(desc) != len(class_names): raise ValueError(f"{len(desc)} described classes for {len(class_names)} training classes ({desc_stem})")
         targets = description_targets(model, desc)
     apply_peft(model, cfg.peft)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from msta_core.descriptions import (ChatClient, DescriptionError, description_prompt, generate_descriptions)
+from msta_core.descriptions import DescriptionError, description_prompt
+from msta_core.llm import ChatClient, generate_descriptions
 
 
 class FakeChatAPI:
