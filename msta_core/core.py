@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, re, glob, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
+import os, io, re, glob, hashlib, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
-           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'cache_dir', 'seed_everything', 'default_device',
-           'glibc_version', 'tune_cpu_malloc']
+           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'cache_dir', 'content_key', 'holds_key',
+           'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 FETCH_COMMAND = 'python data_prep/fetch_splits.py'
@@ -186,6 +186,19 @@ def cache_dir() -> Path:
     p = Path(os.environ.get('MSTA_CACHE') or Path.home() / '.cache' / 'msta')
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+# %% ../nbs/00_core.ipynb #982c4e88
+def content_key(what) -> str:
+    "The SHA-256 (hex) of `what` — configs, digests, texts: everything that determines a cached result — as canonical JSON."
+    return hashlib.sha256(json.dumps(to_plain(what), sort_keys=True).encode()).hexdigest()
+
+def holds_key(path, key: str) -> bool:
+    "Whether the cache file `path` (a JSON object, or a dict saved by `torch.save`) exists and was written for `key`."
+    path = Path(path)
+    if not path.is_file(): return False
+    try: d = json.loads(path.read_text()) if path.suffix == '.json' else torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    except Exception: return False                       # unreadable: not a hit (made again, replaced atomically)
+    return isinstance(d, dict) and d.get('key') == key
 
 # %% ../nbs/00_core.ipynb #19b7f604
 def seed_everything(seed: int) -> None:

@@ -51,7 +51,6 @@ class TrainConfig:
     cache_frames: bool = False        # keep the training set's decoded frames in memory (small sets: few-shot, synthetic)
     save_every: int = 50              # optimiser steps between mid-epoch checkpoints (0: epoch ends only)
     eval_every: int = 0               # epochs between evaluations (0: only at the end)
-    log_every: int = 10
     max_bad_fraction: float = 0.5     # stop if more of an epoch's videos than this were unreadable
     report: str = 'final'             # 'final': the last epoch; 'paper': also the best epoch on the test set, labelled
     drop_last: bool = False           # True: floor(N / batch) steps per epoch, the last partial batch dropped (authors)
@@ -262,8 +261,8 @@ def end_of_epoch(t: Training, row: dict, history: list, evaluate: Callable | Non
     print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()), flush=True)
 
 # %% ../nbs/12_engine.ipynb #efaae718
-def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None, evaluate: Callable | None = None,
-        resume: bool = True, config_to_save=None, d: Dist | None = None, stop_after_steps: int | None = None,
+def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, evaluate: Callable | None = None, resume: bool = True,
+        config_to_save=None, d: Dist | None = None, whole_batches: bool = False, stop_after_steps: int | None = None,
         progress: bool = True) -> list[dict]:
     "Train `model` (its `forward(batch)` returns `{'loss': ...}`) on `dataset`; returns the per-epoch history."
     d = d or setup_distributed()
@@ -277,8 +276,8 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, collate_fn=None
                           'precision': precision, 'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
     t = setup_training(model, dataset, cfg, out_dir, config, d)
     epoch, start, step, history, running = resume_state(t, resume)
-    loader = DataLoader(dataset, batch_size=cfg.micro_batch, sampler=t.sampler, num_workers=cfg.num_workers,
-                        collate_fn=collate_fn, drop_last=False, persistent_workers=cfg.num_workers > 0,
+    loader = DataLoader(dataset, batch_size=None if whole_batches else cfg.micro_batch, sampler=t.sampler,   # None: items are batches
+                        num_workers=cfg.num_workers, drop_last=False, persistent_workers=cfg.num_workers > 0,
                         pin_memory=d.device.type == 'cuda')
     steps_here = 0
     while epoch < cfg.epochs:

@@ -4,7 +4,6 @@
 
 # %% ../nbs/09_losses.ipynb #1910f472
 from __future__ import annotations
-import hashlib, json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import atomic_torch_save
+from .core import atomic_torch_save, content_key, holds_key
 from .viclip import cosine_logits
 
 # %% auto #0
@@ -74,11 +73,11 @@ class FrozenTextTargets:
         path = None
         if cache_dir is not None:
             if not model_id: raise ValueError("caching frozen text targets needs a model_id naming the encoder's weights")
-            key = hashlib.sha256(json.dumps([model_id, mean_of, spatial, temporal]).encode()).hexdigest()
+            key = content_key([model_id, mean_of, spatial, temporal])
             path = Path(cache_dir) / f'frozen_text_targets_{key[:20]}.pt'
-            if path.exists():
+            if holds_key(path, key):
                 d = torch.load(path, map_location='cpu', weights_only=True)
-                if d.get('key') == key: return cls(d['spatial'], d['temporal'])
+                return cls(d['spatial'], d['temporal'])
         targets = cls(_encode_sentences(encode_text, spatial, mean_of, batch_size).detach().cpu(),
                       _encode_sentences(encode_text, temporal, mean_of, batch_size).detach().cpu())
         if path is not None:

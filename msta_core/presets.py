@@ -159,6 +159,7 @@ class ExperimentConfig:
         d = dict(d)
         if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], METHODS)
         if isinstance(d.get('peft'), dict): d['peft'] = upgrade_peft_dict(d['peft'])
+        if isinstance(d.get('train'), dict): d['train'] = {k: v for k, v in d['train'].items() if k != 'log_every'}   # a field that did nothing
         return d
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:

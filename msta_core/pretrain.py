@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_pretrain.ipynb #a23e670a
 from __future__ import annotations
-import hashlib, json, time
+import json, time
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from .core import atomic_torch_save, atomic_write_json, cache_dir, default_device, seed_everything, from_plain
+from .core import (atomic_torch_save, atomic_write_json, cache_dir, content_key, default_device, from_plain, holds_key,
+                            seed_everything)
 from .viclip import ViCLIP, ViCLIPConfig, get_config, load_viclip, cosine_logits
 from .tokenizer import tokenize
 from .datasets import VideoSplit
@@ -29,8 +30,8 @@ from .world import WorldInfo, load_world
 
 # %% auto #0
 __all__ = ['TINY_VICLIP', 'PRETRAIN_VERSION', 'CHECKPOINT_NAME', 'PretrainConfig', 'chunk_steps', 'vtc_loss', 'load_clips',
-           'CaptionBatches', 'first_item', 'ContrastivePretrainer', 'zero_shot', 'open_world', 'pretrain_key',
-           'pretrain_tiny', 'read_info', 'load_tiny', 'ensure_pretrained', 'pretrain_from_params']
+           'CaptionBatches', 'ContrastivePretrainer', 'zero_shot', 'open_world', 'pretrain_key', 'pretrain_tiny',
+           'read_info', 'load_tiny', 'ensure_pretrained', 'pretrain_from_params']
 
 # %% ../nbs/15_pretrain.ipynb #43b2da52
 TINY_VICLIP = get_config('b16', input_resolution=32, patch_size=8, vision_width=128, vision_layers=4, vision_heads=4,
@@ -117,8 +118,6 @@ class CaptionBatches(Dataset):
         video = self.clips[vids[:, None], frames].float().div_(255)                      # [B, T, 3, H, W]
         return {'video': (video - self.mean) / self.std, 'text': self.tokens[caps], 'label': self.labels[vids]}
 
-def first_item(items): return items[0]   # the engine's loader wraps each item (a whole batch) in a list of one
-
 # %% ../nbs/15_pretrain.ipynb #1737b7d0
 class ContrastivePretrainer(nn.Module):
     "ViCLIP under its pre-training objective: `forward(batch)` → `{'loss', 'acc', 'temp'}`."
@@ -168,9 +167,8 @@ def open_world(world: WorldInfo | str | Path) -> WorldInfo:
 
 def pretrain_key(world: WorldInfo, config: PretrainConfig, viclip: ViCLIPConfig) -> str:
     "What determines the weights: the world's videos and captions, the settings, the model and this code's version."
-    what = {'version': PRETRAIN_VERSION, 'world': world.videos_digest, 'world_config': asdict(world.config),
-            'heldout': world.heldout, 'pretrain': asdict(config), 'viclip': asdict(viclip)}
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+    return content_key({'version': PRETRAIN_VERSION, 'world': world.videos_digest, 'world_config': world.config,
+                        'heldout': world.heldout, 'pretrain': config, 'viclip': viclip})
 
 def _config_of(config: PretrainConfig | None, overrides: dict) -> PretrainConfig:
     names = {f.name for f in fields(PretrainConfig)}
@@ -189,9 +187,9 @@ def pretrain_tiny(world: WorldInfo | str | Path, out_dir, config: PretrainConfig
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     ckpt, info_path = out_dir / CHECKPOINT_NAME, (out_dir / CHECKPOINT_NAME).with_suffix('.json')
     key = pretrain_key(world, config, viclip)
-    if ckpt.exists() and info_path.exists() and json.loads(info_path.read_text()).get('key') == key: return ckpt
+    if ckpt.exists() and holds_key(info_path, key): return ckpt
     started = out_dir / 'pretrain_started.json'
-    if (out_dir / 'last.pt').exists() and (not started.exists() or json.loads(started.read_text()).get('key') != key):
+    if (out_dir / 'last.pt').exists() and not holds_key(started, key):
         raise FileExistsError(f"{out_dir} holds another pre-training run (other world or settings): choose an empty "
                               f"out_dir, or delete {out_dir / 'last.pt'} to start again")
     atomic_write_json(started, {'key': key, 'pretrain': asdict(config)})
@@ -208,9 +206,9 @@ def pretrain_tiny(world: WorldInfo | str | Path, out_dir, config: PretrainConfig
     model = ViCLIP(viclip)
     train = TrainConfig(epochs=config.steps // chunk, lr=config.lr, warmup_epochs=config.warmup_steps / chunk,
                         weight_decay=config.weight_decay, batch_size=1, micro_batch=1, seed=config.seed, num_workers=0,
-                        save_every=0, amp='off')
+                        save_every=0, amp='off')             # one item per step: a whole batch of pairs
     t1 = time.time()
-    history = fit(ContrastivePretrainer(model, config.temp_min), data, train, out_dir, collate_fn=first_item,
+    history = fit(ContrastivePretrainer(model, config.temp_min), data, train, out_dir, whole_batches=True,
                   config_to_save={'pretrain': config, 'viclip': viclip, 'key': key}, progress=progress,
                   d=Dist(device=default_device()))          # one process, even under torchrun
     t2 = time.time()
@@ -250,7 +248,7 @@ def ensure_pretrained(world: WorldInfo | str | Path, cache: str | Path | None = 
     out_dir = Path(cache) if cache is not None else cache_dir() / 'pretrained'
     out_dir = out_dir / f'viclip_tiny_{key[:16]}'
     ckpt = out_dir / CHECKPOINT_NAME
-    if ckpt.exists() and ckpt.with_suffix('.json').exists() and read_info(ckpt).get('key') == key: return ckpt
+    if ckpt.exists() and holds_key(ckpt.with_suffix('.json'), key): return ckpt
     if progress: print(f"pre-training the tiny ViCLIP on {world.root} ({config.steps} steps) -> {out_dir}")
     return pretrain_tiny(world, out_dir, config, viclip=viclip, progress=progress)
 
