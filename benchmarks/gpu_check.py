@@ -35,7 +35,8 @@ except ImportError:  # run from a checkout without `pip install -e .`
 import torch
 import torch.nn.functional as F
 
-from msta_core.viclip import ViCLIP, get_config, load_viclip
+from msta_core.viclip import ViCLIP, get_config
+from msta_core.weights import load_viclip
 from msta_core.adapters import apply_peft
 from msta_core.classifier import VideoTextClassifier
 from msta_core.losses import FrozenTextTargets

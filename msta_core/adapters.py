@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from .core import UnsafeFileError, atomic_torch_save, load_tensors, from_plain
-from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock, check_state_dict
+from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
+from .weights import check_state_dict
 
 
 # %% auto #0

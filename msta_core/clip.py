@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .viclip import (ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer, CheckpointError,
-                              load_state_dict_strict, _read_checkpoint, _unwrap)
+from .viclip import ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer
+from .weights import CheckpointError, load_state_dict_strict, read_checkpoint, unwrap_state_dict
 
 # %% auto #0
 __all__ = ['CLIP_PRESETS', 'FrameCLIPConfig', 'get_clip_config', 'FrameGrid', 'frames_to_video', 'video_to_frames',
@@ -188,7 +188,7 @@ def _read_clip(path_or_state_dict) -> tuple[dict, str]:
         from safetensors.torch import load_file
         return load_file(str(path)), where
     try: return dict(torch.jit.load(str(path), map_location='cpu').state_dict()), where    # OpenAI's TorchScript archives
-    except RuntimeError: return dict(_unwrap(_read_checkpoint(path), where)), where        # a plain state dict
+    except RuntimeError: return dict(unwrap_state_dict(read_checkpoint(path), where)), where    # a plain state dict
 
 def load_clip(path_or_state_dict, config: str | FrameCLIPConfig | None = None, num_frames: int = 8,
               **overrides) -> FrameCLIP:

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from .core import atomic_write_json, seed_everything, cache_dir
-from .viclip import load_viclip
+from .weights import load_viclip
 from .clip import load_clip, viclip_as_frame_clip
 from .datasets import VideoSplit
 from .descriptions import load_author_pair, template_descriptions

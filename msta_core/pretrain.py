@@ -15,7 +15,8 @@ from torch.utils.data import Dataset
 
 from .core import (atomic_torch_save, atomic_write_json, cache_dir, content_key, default_device, from_plain, holds_key,
                             seed_everything)
-from .viclip import ViCLIP, ViCLIPConfig, get_config, load_viclip, cosine_logits
+from .viclip import ViCLIP, ViCLIPConfig, get_config, cosine_logits
+from .weights import load_viclip
 from .tokenizer import tokenize
 from .datasets import VideoSplit
 from .video import tsn_indices

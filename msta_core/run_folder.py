@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .core import atomic_torch_save, atomic_write_text, to_plain
-from .viclip import check_state_dict
+from .weights import check_state_dict
 
 # %% auto #0
 __all__ = ['RESUME_IGNORED', 'trainable_parameters', 'trainable_state_dict', 'load_trainable_state_dict', 'save_checkpoint',
