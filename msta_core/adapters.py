@@ -6,14 +6,13 @@
 from __future__ import annotations
 import importlib
 from contextlib import contextmanager
-import difflib
 from dataclasses import dataclass, asdict, replace, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .core import UnsafeFileError, atomic_torch_save, load_tensors, from_plain
+from .core import UnsafeFileError, atomic_torch_save, closest_names, load_tensors, from_plain
 from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 from .weights import check_state_dict
 
@@ -52,9 +51,7 @@ def canonical_name(name: str, choices, what: str = 'method') -> str:
     "`name` if it is one of `choices`, or the hyphenated name an older underscored spelling stands for; else an error."
     if name in choices: return name
     if isinstance(name, str) and (new := name.replace('_', '-')) in choices: return new   # 'st_adapter' -> 'st-adapter'
-    near = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
-    raise ValueError(f"{what}={name!r} is not valid: {hint}choose one of {list(choices)}")
+    raise ValueError(f"{what}={name!r} is not valid: {closest_names(name, choices)}choose one of {list(choices)}")
 
 # %% ../nbs/06c_adapters.ipynb #38fbde77
 METHOD_DEFAULTS = {                    # what `None` in a PeftConfig becomes, per method

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, re, glob, hashlib, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
+import os, io, re, glob, difflib, hashlib, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
-           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'cache_dir', 'content_key', 'holds_key',
-           'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
+           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'closest_names', 'cache_dir', 'content_key',
+           'holds_key', 'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 FETCH_COMMAND = 'python data_prep/fetch_splits.py'
@@ -179,6 +179,12 @@ def from_plain(cls, d: dict):
         raise TypeError(f"{cls.__name__} has no field {', '.join(map(repr, unknown))} (its fields: {', '.join(known)})")
     hints = typing.get_type_hints(cls)
     return cls(**{k: _rebuild(hints[k], v) for k, v in d.items()})
+
+# %% ../nbs/00_core.ipynb #d6f7e430
+def closest_names(word, choices) -> str:
+    "'did you mean ...? ' for the (up to three) `choices` closest to `word`, or ''."
+    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
+    return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
 
 # %% ../nbs/00_core.ipynb #7405f392
 def cache_dir() -> Path:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace, fields
 from pathlib import Path
 
 import warnings
-from .core import to_plain, from_plain
+from .core import closest_names, to_plain, from_plain
 from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE, RENAMED_OPTIONS
 from .engine import TrainConfig
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
@@ -20,7 +20,7 @@ __all__ = ['DATASETS', 'ZERO_SHOT_VIEWS', 'SYNTHETIC_VIEWS', 'PROTOCOLS', 'BACKB
            'M2CLIP_RELEASE_PER_GPU', 'M2CLIP_RELEASE_BLR', 'M2CLIP_RELEASE_SCALE_JITTER', 'M2CLIP_RELEASE_AUGMENT',
            'SYNTHETIC_PEFT', 'SYNTHETIC_EPOCHS', 'SYNTHETIC_LR_SCALE', 'SYNTHETIC_AUGMENT', 'PRESETS', 'DatasetSpec',
            'default_views', 'base_novel_labels', 'check_ranges', 'method_peft', 'ExperimentConfig', 'check_settings',
-           'paper_preset', 'm2clip_release_preset', 'synthetic_preset', 'closest_names', 'check_choice', 'coerce_param',
+           'paper_preset', 'm2clip_release_preset', 'synthetic_preset', 'check_choice', 'coerce_param',
            'config_from_params']
 
 # %% ../nbs/14_presets.ipynb #5f093e94
@@ -270,12 +270,7 @@ def synthetic_preset(protocol: str = 'fewshot', method: str = 'msta+consistency'
     return ExperimentConfig(**cfg)
 
 # %% ../nbs/14_presets.ipynb #41e014f9
-import ast, difflib, math
-
-def closest_names(word, choices) -> str:
-    "'did you mean ...? ' for the choices closest to `word`, or ''."
-    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
-    return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
+import ast, math
 
 def check_choice(name, value, choices):
     "`value`, if it is one of `choices`; else an error naming `name`, the closest choices and all of them."

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from .core import (atomic_torch_save, atomic_write_json, cache_dir, content_key, default_device, from_plain, holds_key,
+from .core import (atomic_torch_save, atomic_write_json, cache_dir, closest_names, content_key, default_device, from_plain, holds_key,
                             seed_everything)
 from .viclip import ViCLIP, ViCLIPConfig, get_config, cosine_logits
 from .weights import load_viclip
@@ -256,7 +256,7 @@ def ensure_pretrained(world: WorldInfo | str | Path, cache: str | Path | None = 
 # %% ../nbs/15_pretrain.ipynb #34fcda27
 def pretrain_from_params(world_root=None, world_seed=0, out_dir=None, num_workers=2, **settings) -> dict:
     "The checked inputs of `pretrain.ipynb`: `world_root`, `world_seed`, `out_dir`, `num_workers` and a `PretrainConfig`."
-    from msta_core.presets import closest_names, coerce_param
+    from msta_core.presets import coerce_param
     names = {f.name: f for f in fields(PretrainConfig)}
     for k in settings:
         if k not in names: raise ValueError(f"Unknown parameter {k!r}: {closest_names(k, [*names, 'world_root', 'world_seed', 'out_dir', 'num_workers'])}"
