@@ -20,8 +20,9 @@ Configurations
   ours, short side 256      the same, frames scaled by the decoder (read_clip(short_side=256))
   ours, torchcodec [256]    the same with backend='torchcodec' (optional: pip install torchcodec + FFmpeg libraries)
   ours, PyAV                read_clip(backend='pyav')
-  ours, crop in the worker  the worker decodes and crops to 224² (uint8); flip, colour jitter, grayscale and
-                            normalisation left to the training device, on the batch: the CPU side of that arrangement
+  ours, crop in the worker  the worker decodes and crops to 224² (uint8, crop_transform); flip, colour jitter, grayscale
+                            and normalisation left to the training device (BatchAugment, augment_on='device'), on the
+                            batch: the CPU side of that arrangement
   ours, frame cache         VideoDataset(cache_frames=True) after the first epoch: index the cached frames + augment
   ViFi-CLIP (anchor)        its datasets/pipeline.py train pipeline: file read into memory, decord reader,
                             each sampled frame by random access, mmcv-style Resize(-1, 256) (cv2 bilinear),
@@ -30,7 +31,8 @@ Configurations
   ST-Adapter (anchor)       its video_dataset/dataset.py training path: file read into memory, PyAV decodes
                             every frame, sampled frames to RGB, float normalise, random resized crop
                             (scale 0.08-1, bicubic), mirror
-  torchcodec CUDA           decode on the GPU + augment there (clips/s per GPU), where a GPU and torchcodec are
+  torchcodec CUDA           decode on the GPU + crop_transform and BatchAugment there (clips/s per GPU), where a GPU
+                            and torchcodec are
 
 Usage: python benchmarks/bench_video.py [--seconds 3] [--rounds 5] [--videos DIR] [--only re-gop16] [--clock cpu] [--loader]
 """
@@ -52,9 +54,8 @@ import torch.nn.functional as F
 from msta_core.core import reference_data
 from msta_core.datasets import Sample, VideoSplit
 from msta_core.loader import VideoDataset
-from torchvision.transforms import v2
-
-from msta_core.video import IMAGENET_MEAN_STD, check_clip, read_clip, torchcodec_status, train_transform, tsn_indices
+from msta_core.video import (IMAGENET_MEAN_STD, BatchAugment, crop_transform, read_clip, torchcodec_status, train_transform,
+                             tsn_indices)
 
 T, SIZE, SHORT, SECONDS, FPS = 8, 224, 256, 10, 30
 GOALS = dict(clips_per_core=25.0, vs_anchor=2.0)
@@ -140,9 +141,9 @@ def describe(path: Path) -> str:
 TFM = train_transform(SIZE, *IMAGENET_MEAN_STD)
 
 
-# the worker's share when flip, colour jitter, grayscale and normalisation run on the batch, on the training device:
-# the random crop to SIZE² (uint8), so that clips of any stored size stack into one batch
-CROP = v2.Compose([check_clip, v2.RandomResizedCrop(SIZE, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), antialias=True)])
+# augment_on='device': the worker's share is the random crop to SIZE² (uint8), so that clips of any stored size stack
+# into one batch; BatchAugment does flip, colour jitter, grayscale and normalisation on the batch, on the training device
+CROP, BATCH_AUG = crop_transform(SIZE), BatchAugment(*IMAGENET_MEAN_STD)
 
 
 def ours(backend='decord', short_side=None, augment=TFM):
@@ -255,7 +256,8 @@ def torchcodec_cuda():
     from torchcodec.decoders import VideoDecoder
     def run(path, g):
         dec = VideoDecoder(str(path), device='cuda', seek_mode='exact')
-        x = TFM(dec.get_frames_at(tsn_indices(len(dec), T, g).tolist()).data)
+        clip = CROP(dec.get_frames_at(tsn_indices(len(dec), T, g).tolist()).data)
+        x = BATCH_AUG(clip[None], torch.randint(0, 2**62, (1,)))      # a batch of one; its seed from the round's RNG, not g
         torch.cuda.synchronize()
         return x
     return run

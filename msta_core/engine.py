@@ -150,6 +150,7 @@ class Training:
     accum: int                        # micro-batches per optimiser step
     out_dir: Path
     config: Any                       # what a resume must match (saved in each checkpoint)
+    on_device: Callable | None = None # applied to each micro-batch on the device, before the forward (fit's on_device)
     @property
     def ck_path(self) -> Path: return self.out_dir / 'last.pt'
     def lr(self, step: int) -> float:
@@ -157,7 +158,8 @@ class Training:
         steps, cfg = self.steps_per_epoch, self.cfg
         return lr_at(step, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)), cfg.lr, cfg.lr * cfg.lr_min_ratio)
 
-def setup_training(model: nn.Module, dataset, cfg: TrainConfig, out_dir: Path, config, d: Dist) -> Training:
+def setup_training(model: nn.Module, dataset, cfg: TrainConfig, out_dir: Path, config, d: Dist,
+                   on_device: Callable | None = None) -> Training:
     "Move the model to this process's device, build the sampler, optimiser, precision and (several processes) DDP."
     model.to(d.device)
     accum = cfg.accum_steps(d.world_size)
@@ -166,7 +168,7 @@ def setup_training(model: nn.Module, dataset, cfg: TrainConfig, out_dir: Path, c
     opt = build_optimizer(model, cfg)
     autocast, scaler = autocast_setup(cfg.amp, d.device)
     net = nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == 'cuda' else None) if d.enabled else model
-    return Training(model, net, opt, autocast, scaler, cfg, d, sampler, len(dataset), steps_per_epoch, accum, out_dir, config)
+    return Training(model, net, opt, autocast, scaler, cfg, d, sampler, len(dataset), steps_per_epoch, accum, out_dir, config, on_device)
 
 def checkpoint(t: Training, *, epoch: int, step_in_epoch: int, step: int, history: list, running: dict | None = None) -> None:
     "Write `last.pt` (rank 0 calls it): the trained weights, optimiser, and where the run stands."
@@ -198,8 +200,10 @@ def accumulate(t: Training, batch, tally: dict, *, parts: int, sync: bool, where
     "Forward and backward of one micro-batch (`1/parts` of the step); DDP all-reduces the gradients only if `sync`."
     batch, skipped = split_batch(batch)
     tally['skipped'] += skipped
+    batch = _to(batch, t.d.device)
+    if t.on_device is not None: batch = t.on_device(batch)              # e.g. the batch's augmentation (BatchAugment)
     with (nullcontext() if sync or not t.d.enabled else t.net.no_sync()), t.autocast():
-        out = t.net(_to(batch, t.d.device))
+        out = t.net(batch)
     loss = out['loss']
     if not torch.isfinite(loss.detach()).all():
         raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at {where}; the last good checkpoint is "
@@ -263,7 +267,7 @@ def end_of_epoch(t: Training, row: dict, history: list, evaluate: Callable | Non
 # %% ../nbs/12_engine.ipynb #efaae718
 def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, evaluate: Callable | None = None, resume: bool = True,
         config_to_save=None, d: Dist | None = None, whole_batches: bool = False, stop_after_steps: int | None = None,
-        progress: bool = True) -> list[dict]:
+        progress: bool = True, on_device: Callable | None = None) -> list[dict]:
     "Train `model` (its `forward(batch)` returns `{'loss': ...}`) on `dataset`; returns the per-epoch history."
     d = d or setup_distributed()
     malloc_tuned = d.device.type == 'cpu' and tune_cpu_malloc()     # reuse freed memory: faster steps on CPU (00_core)
@@ -274,7 +278,7 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, evaluate: Calla
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out_dir / 'run_info.json', {'config': to_plain(config), 'train': to_plain(cfg), 'world_size': d.world_size,
                           'precision': precision, 'env': {**environment_info(), 'cpu_malloc_tuned': malloc_tuned}})
-    t = setup_training(model, dataset, cfg, out_dir, config, d)
+    t = setup_training(model, dataset, cfg, out_dir, config, d, on_device)
     epoch, start, step, history, running = resume_state(t, resume)
     loader = DataLoader(dataset, batch_size=None if whole_batches else cfg.micro_batch, sampler=t.sampler,   # None: items are batches
                         num_workers=cfg.num_workers, drop_last=False, persistent_workers=cfg.num_workers > 0,

@@ -19,6 +19,7 @@ from .datasets import VideoSplit
 from .descriptions import load_author_pair, template_descriptions
 from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
+from .video import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
 from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
@@ -28,7 +29,7 @@ from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_view
 
 # %% auto #0
 __all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'build_classifier',
-           'evaluate_splits', 'headline', 'run_experiment', 'paper_rule_report', 'launch', 'main']
+           'evaluate_splits', 'headline', 'augment_on_device', 'run_experiment', 'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #347e659a
 def _splits_dir(cfg: ExperimentConfig) -> Path:
@@ -178,6 +179,15 @@ def headline(cfg: ExperimentConfig, results: dict, main_eval: str) -> dict:
     return summary
 
 # %% ../nbs/16_experiment.ipynb #49588f0d
+def augment_on_device(cfg: ExperimentConfig, model, device) -> Callable | None:
+    "For `augment_on='device'`: what `fit` applies to each batch on `device` (`BatchAugment` with the clip's seed), else None."
+    if cfg.augment_on != 'device': return None
+    augment = BatchAugment(model.config.mean, model.config.std, **split_augment(cfg.augment)[1]).to(device)
+    def apply(batch: dict) -> dict:
+        batch = dict(batch); batch['video'] = augment(batch['video'], batch.pop('seed'))
+        return batch
+    return apply
+
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
     check_out_dir(cfg)                                                # before anything is written
@@ -209,9 +219,10 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
 
     history = []
     if cfg.peft.method != 'zero-shot':
-        train_ds = VideoDataset.for_model(train_split, model.config, mode='train', augment=cfg.augment, cache_frames=cfg.train.cache_frames)
+        train_ds = VideoDataset.for_model(train_split, model.config, mode='train', augment=cfg.augment, augment_on=cfg.augment_on,
+                                          cache_frames=cfg.train.cache_frames)
         history = fit(clf, train_ds, cfg.train, out, evaluate=each_epoch if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
-                      config_to_save=cfg, d=d, progress=progress)
+                      config_to_save=cfg, d=d, progress=progress, on_device=augment_on_device(cfg, model, d.device))
     clf.eval()
     fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
     results, predictions = evaluate_splits(clf, {**evals, **fit_check}, evaluate, train_split.class_names,

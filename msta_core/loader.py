@@ -12,11 +12,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Sample, VideoSplit
-from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform, test_transform)
+from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform,
+    test_transform, crop_transform, split_augment)
 
 # %% auto #0
-__all__ = ['PRELOADED', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos', 'VideoDataset', 'split_batch',
-           'check_skipped', 'whole_videos', 'preload_frames']
+__all__ = ['PRELOADED', 'AUGMENT_ON', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos', 'VideoDataset',
+           'split_batch', 'check_skipped', 'whole_videos', 'preload_frames']
 
 # %% ../nbs/10_loader.ipynb #1bc5aca4
 def mix_seed(*xs: int) -> int:
@@ -46,31 +47,38 @@ class TooManyBrokenVideos(RuntimeError):
     "Most of a dataset's videos cannot be read: a wrong root, or an unsupported format."
 
 PRELOADED: dict[tuple[str, str, int | None], torch.Tensor] = {}     # preload_frames: (path, backend, short_side) → uint8 [F, 3, H, W]
+AUGMENT_ON = ('worker', 'device')                                   # where a training clip's flip, jitter, grayscale and normalisation run
 
 class VideoDataset(Dataset):
     """Clips of a split: `mode='train'` → one clip augmented by `train_transform(**augment)`, `mode='test'` →
-    `num_clips × num_crops` views. `mean`/`std`: the backbone's normalisation (`for_model` takes them from its config)."""
+    `num_clips × num_crops` views. `mean`/`std`: the backbone's normalisation (`for_model` takes them from its config).
+    `augment_on='device'` (training): the workers only crop (`crop_transform`, uint8) and each item carries the `seed` of
+    the rest of its augmentation, which `BatchAugment` (03_video) does on the batch, on the training device."""
     def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, *, mean: Sequence[float], std: Sequence[float],
                  mode: str = 'train', num_clips: int = 1, num_crops: int = 1, augment: dict | None = None,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,
-                 cache_frames: bool = False, short_side: int | None = None):
+                 cache_frames: bool = False, short_side: int | None = None, augment_on: str = 'worker'):
         if mode not in ('train', 'test'): raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if augment_on not in AUGMENT_ON: raise ValueError(f"augment_on must be 'worker' (all augmentation in the loader "
+                                                          f"workers) or 'device' (only the crop there), got {augment_on!r}")
         if backend == 'decord':                                          # check the files' kinds before any work
             odd = [s.path for s in split.samples if Path(s.path).suffix.lower() in PYAV_ONLY_SUFFIXES]
             if odd: raise ValueError(f"backend='decord' returns wrong frames for {len(odd)} video(s) of this split "
                                      f"(e.g. {odd[0]}); use backend='auto' (PyAV for those) or 'pyav'")
         self.split, self.num_frames, self.mode, self.backend = split, num_frames, mode, backend
         self.num_clips, self.num_crops, self.max_retries = num_clips, num_crops, max_retries
-        self.transform = transform or (train_transform(size, mean, std, **(augment or {})) if mode == 'train'
+        self.seeded = mode == 'train' and augment_on == 'device'         # items carry their augmentation's seed
+        self.transform = transform or (crop_transform(size, **split_augment(augment)[0]) if self.seeded
+                                       else train_transform(size, mean, std, **(augment or {})) if mode == 'train'
                                        else test_transform(size, mean, std, num_crops=num_crops))
         self.size, self.cache_frames, self._frames, self.short_side = size, cache_frames, {}, short_side
 
     @classmethod
     def for_model(cls, split: VideoSplit, config, mode: str = 'test', views: tuple[int, int] = (1, 1),
-                  augment: dict | None = None, **kwargs) -> VideoDataset:
+                  augment: dict | None = None, augment_on: str = 'worker', **kwargs) -> VideoDataset:
         "What a backbone with `config` reads (its frame count, input size, normalisation): `views` = (clips, crops)."
         return cls(split, num_frames=config.num_frames, size=config.input_resolution, mean=config.mean, std=config.std,
-                   mode=mode, num_clips=views[0], num_crops=views[1], augment=augment, **kwargs)
+                   mode=mode, num_clips=views[0], num_crops=views[1], augment=augment, augment_on=augment_on, **kwargs)
 
     def __len__(self): return len(self.split)
 
@@ -104,8 +112,9 @@ class VideoDataset(Dataset):
         for attempt in range(self.max_retries + 1):
             j = (i + attempt) % len(self)
             try:
-                video = self._load(j, seed)
-                return {'video': video, 'label': torch.tensor(self.split[j][1]), 'skipped': skipped, 'index': torch.tensor(i)}
+                item = {'video': self._load(j, seed), 'label': torch.tensor(self.split[j][1]), 'skipped': skipped, 'index': torch.tensor(i)}
+                if self.seeded: item['seed'] = torch.tensor(mix_seed(seed, 1))   # not the crop's seed: independent draws
+                return item
             except VideoReadError as e:
                 if not skipped: skipped = str(e.path)
                 if self.mode == 'test': break

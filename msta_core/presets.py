@@ -12,6 +12,7 @@ import warnings
 from .core import closest_names, to_plain, from_plain
 from .adapters import PeftConfig, METHODS, get_peft_config, canonical_name, upgrade_peft_dict, BRANCH_SCALE, RENAMED_OPTIONS
 from .engine import TrainConfig
+from .loader import AUGMENT_ON
 from .losses import TEMPLATE, TAU, LAMBDA_CONS
 from .classifier import resolve_template
 
@@ -136,6 +137,7 @@ class ExperimentConfig:
     descriptions_dir: str | None = None        # authors' description files ($MSTA_DESCRIPTIONS)
     eval_datasets: tuple = ()                  # zero-shot targets
     augment: dict = field(default_factory=dict)  # train_transform options, e.g. {'flip_p': 0.0} (03_video)
+    augment_on: str = 'worker'                 # 'worker': all of it in the loader workers; 'device': only the crop there (10_loader)
     nproc: int = 1
     out_dir: str = 'runs/default'
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -160,6 +162,7 @@ class ExperimentConfig:
         if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], METHODS)
         if isinstance(d.get('peft'), dict): d['peft'] = upgrade_peft_dict(d['peft'])
         if isinstance(d.get('train'), dict): d['train'] = {k: v for k, v in d['train'].items() if k != 'log_every'}   # a field that did nothing
+        d.setdefault('augment_on', 'worker')  # before the option, every run augmented in the loader workers
         return d
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:
@@ -180,6 +183,9 @@ def check_settings(cfg: ExperimentConfig) -> ExperimentConfig:
     if cfg.peft.method == 'zero-shot' and cfg.consistency:
         raise ValueError("method zero-shot trains nothing: the consistency constraint needs a trained branch")
     if cfg.nproc < 1: raise ValueError(f"nproc={cfg.nproc}: must be >= 1")
+    if cfg.augment_on not in AUGMENT_ON:
+        raise ValueError(f"augment_on={cfg.augment_on!r}: choose 'worker' (all augmentation in the loader workers, the default) "
+                         f"or 'device' (the workers decode and crop; flip, colour jitter and normalisation run on the training device)")
     check_ranges(cfg)                         # every number in range (above)
     if cfg.backbone not in BACKBONES:
         raise ValueError(f"backbone={cfg.backbone!r}: choose one of {list(BACKBONES)} (ViCLIP: 'b16', 'l14'; "

@@ -12,15 +12,18 @@ import torch
 import decord
 import av
 import numpy as np
+from torch import nn
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
 
 from .viclip import IMAGENET_MEAN, IMAGENET_STD, CLIP_MEAN, CLIP_STD
 
 # %% auto #0
-__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD',
-           'VideoReadError', 'num_frames', 'read_clip', 'resized_hw', 'torchcodec_status', 'segment_indices',
-           'tsn_indices', 'center_indices', 'multiview_indices', 'check_clip', 'train_transform', 'ThreeCrop',
-           'test_transform', 'pick_codec', 'rgb_to_ycbcr', 'encode_mp4']
+__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'IMAGENET_MEAN_STD', 'CLIP_MEAN_STD', 'CROP_OPTIONS',
+           'BATCH_OPTIONS', 'VideoReadError', 'num_frames', 'read_clip', 'resized_hw', 'torchcodec_status',
+           'segment_indices', 'tsn_indices', 'center_indices', 'multiview_indices', 'check_clip', 'crop_transform',
+           'train_transform', 'split_augment', 'BatchAugment', 'ThreeCrop', 'test_transform', 'pick_codec',
+           'rgb_to_ycbcr', 'encode_mp4']
 
 # %% ../nbs/03_video.ipynb #e8cd122f
 class VideoReadError(RuntimeError):
@@ -233,21 +236,77 @@ def check_clip(clip: torch.Tensor) -> torch.Tensor:
 
 def _contiguous(clip: torch.Tensor) -> torch.Tensor: return clip.contiguous()
 
+def crop_transform(size: int, *, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3)) -> v2.Compose:
+    "The crop `train_transform` starts with, alone: uint8 `[T, 3, H, W]` -> uint8 `[T, 3, size, size]`, one box for every frame."
+    return v2.Compose([
+        check_clip,
+        v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True),
+        _contiguous,  # decoders give channels-last memory: fastest to resize, slower for the rest
+    ])
+
 def train_transform(size: int, mean: Sequence[float], std: Sequence[float], *,
                     scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), flip_p: float = 0.5,
                     jitter_p: float = 0.8, brightness: float = 0.4, contrast: float = 0.4,
                     saturation: float = 0.2, hue: float = 0.1, gray_p: float = 0.2) -> v2.Compose:
     "Training augmentation, uint8 `[T, 3, H, W]` -> float `[T, 3, size, size]`, the same random parameters for every frame."
     return v2.Compose([
-        check_clip,
-        v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True),
-        _contiguous,  # decoders give channels-last memory: fastest to resize, slower for the rest
+        *crop_transform(size, scale=scale, ratio=ratio).transforms,   # the same steps, the same random draws
         v2.RandomHorizontalFlip(p=flip_p),
         v2.RandomApply([v2.ColorJitter(brightness, contrast, saturation, hue)], p=jitter_p),
         v2.RandomGrayscale(p=gray_p),
         v2.ToDtype(torch.float32, scale=True),  # [0, 255] -> [0, 1]
         v2.Normalize(mean, std),
     ])
+
+# %% ../nbs/03_video.ipynb #7567685d
+CROP_OPTIONS = ('scale', 'ratio')                                                       # crop_transform's
+BATCH_OPTIONS = ('flip_p', 'jitter_p', 'brightness', 'contrast', 'saturation', 'hue', 'gray_p')   # BatchAugment's
+
+def split_augment(augment: dict | None) -> tuple[dict, dict]:
+    "`train_transform`'s options split into `crop_transform`'s and `BatchAugment`'s (an unknown one: an error naming all)."
+    augment = dict(augment or {})
+    if bad := sorted(set(augment) - set(CROP_OPTIONS + BATCH_OPTIONS)):
+        raise ValueError(f"unknown augmentation option(s) {bad}: train_transform takes {list(CROP_OPTIONS + BATCH_OPTIONS)}")
+    return ({k: v for k, v in augment.items() if k in CROP_OPTIONS}, {k: v for k, v in augment.items() if k in BATCH_OPTIONS})
+
+_ADJUST = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)   # ColorJitter's, by index
+
+class BatchAugment(nn.Module):
+    """`train_transform` after its crop, on a batch on any device: uint8 `[B, T, 3, S, S]` -> float, normalised.
+    Clip `b`'s flip, colour jitter and grayscale are drawn from `seeds[b]` alone (`params`), once for all its frames."""
+    def __init__(self, mean: Sequence[float], std: Sequence[float], *, flip_p: float = 0.5, jitter_p: float = 0.8,
+                 brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.2, hue: float = 0.1, gray_p: float = 0.2):
+        super().__init__()
+        self.mean, self.std = list(mean), list(std)                    # as v2.Normalize keeps them
+        for name, p in (('flip_p', flip_p), ('jitter_p', jitter_p), ('gray_p', gray_p)):
+            if not 0.0 <= p <= 1.0: raise ValueError(f"{name}={p}: a probability in [0, 1]")
+        self.flip_p, self.jitter_p, self.gray_p = flip_p, jitter_p, gray_p
+        self.jitter = v2.ColorJitter(brightness, contrast, saturation, hue)   # its ranges, checked as train_transform's are
+
+    def params(self, seed: int) -> dict:
+        "One clip's random parameters from `seed` on a CPU generator, drawn as the v2 transforms draw theirs, in their order."
+        g = torch.Generator().manual_seed(int(seed))
+        coin = lambda p: torch.rand(1, generator=g).item() < p         # as RandomApply: applied unless rand >= p
+        uniform = lambda r: None if r is None else float(torch.empty(1).uniform_(r[0], r[1], generator=g).item())
+        flip, jitter = coin(self.flip_p), coin(self.jitter_p)
+        j, order = self.jitter, torch.randperm(4, generator=g).tolist()   # ColorJitter's draws: an order, then 4 factors
+        factors = [uniform(r) for r in (j.brightness, j.contrast, j.saturation, j.hue)]
+        steps = [(i, factors[i]) for i in order if factors[i] is not None]   # (adjustment, factor) in the drawn order
+        return dict(flip=flip, jitter=steps if jitter else [], gray=coin(self.gray_p))
+
+    def forward(self, video: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+        if video.dtype != torch.uint8 or video.ndim != 5 or video.shape[2] != 3:
+            raise ValueError(f"expected a uint8 batch of clips [B, T, 3, S, S], got {video.dtype} {tuple(video.shape)}")
+        if seeds.shape != video.shape[:1]: raise ValueError(f"one seed per clip: {tuple(seeds.shape)} seeds for {len(video)} clips")
+        clips = []
+        for clip, seed in zip(video, seeds.tolist()):
+            p = self.params(seed)
+            if p['flip']: clip = TF.horizontal_flip(clip)
+            for i, factor in p['jitter']: clip = _ADJUST[i](clip, factor)   # ColorJitter's adjustments, in its order
+            if p['gray']: clip = TF.rgb_to_grayscale(clip, num_output_channels=3)
+            clips.append(clip)
+        x = TF.to_dtype(torch.stack(clips), torch.float32, scale=True)  # what v2.ToDtype and v2.Normalize call
+        return TF.normalize(x, mean=self.mean, std=self.std)
 
 # %% ../nbs/03_video.ipynb #8d16fb1f
 class ThreeCrop(torch.nn.Module):
