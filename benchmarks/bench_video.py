@@ -54,8 +54,8 @@ import torch.nn.functional as F
 from msta_core.core import reference_data
 from msta_core.datasets import Sample, VideoSplit
 from msta_core.loader import VideoDataset
-from msta_core.video import (IMAGENET_MEAN_STD, BatchAugment, crop_transform, read_clip, torchcodec_status, train_transform,
-                             tsn_indices)
+from msta_core.augment import IMAGENET_MEAN_STD, BatchAugment, crop_transform, train_transform
+from msta_core.video import read_clip, torchcodec_status, tsn_indices
 
 T, SIZE, SHORT, SECONDS, FPS = 8, 224, 256, 10, 30
 GOALS = dict(clips_per_core=25.0, vs_anchor=2.0)

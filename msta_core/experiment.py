@@ -19,7 +19,7 @@ from .datasets import VideoSplit
 from .descriptions import load_author_pair, template_descriptions
 from .adapters import apply_peft, save_peft
 from .loader import VideoDataset
-from .video import BatchAugment, split_augment
+from .augment import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
 from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict

@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Sample, VideoSplit
-from .video import (PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, train_transform,
-    test_transform, crop_transform, split_augment)
+from .video import PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices
+from .augment import train_transform, test_transform, crop_transform, split_augment
 
 # %% auto #0
 __all__ = ['PRELOADED', 'AUGMENT_ON', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos', 'VideoDataset',
@@ -53,7 +53,7 @@ class VideoDataset(Dataset):
     """Clips of a split: `mode='train'` → one clip augmented by `train_transform(**augment)`, `mode='test'` →
     `num_clips × num_crops` views. `mean`/`std`: the backbone's normalisation (`for_model` takes them from its config).
     `augment_on='device'` (training): the workers only crop (`crop_transform`, uint8) and each item carries the `seed` of
-    the rest of its augmentation, which `BatchAugment` (03_video) does on the batch, on the training device."""
+    the rest of its augmentation, which `BatchAugment` (03a_augment) does on the batch, on the training device."""
     def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, *, mean: Sequence[float], std: Sequence[float],
                  mode: str = 'train', num_clips: int = 1, num_crops: int = 1, augment: dict | None = None,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,

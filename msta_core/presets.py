@@ -136,7 +136,7 @@ class ExperimentConfig:
     splits_dir: str | None = None              # ViFi-CLIP label/split folder ($MSTA_SPLITS)
     descriptions_dir: str | None = None        # authors' description files ($MSTA_DESCRIPTIONS)
     eval_datasets: tuple = ()                  # zero-shot targets
-    augment: dict = field(default_factory=dict)  # train_transform options, e.g. {'flip_p': 0.0} (03_video)
+    augment: dict = field(default_factory=dict)  # train_transform options, e.g. {'flip_p': 0.0} (03a_augment)
     augment_on: str = 'worker'                 # 'worker': all of it in the loader workers; 'device': only the crop there (10_loader)
     nproc: int = 1
     out_dir: str = 'runs/default'

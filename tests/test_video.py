@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import msta_core.video as mv
+from msta_core.augment import IMAGENET_MEAN_STD, test_transform
 from msta_core.core import reference_data
 from conftest import needs
 
@@ -151,7 +152,7 @@ class Clips(torch.utils.data.Dataset):
 @needs_real
 def test_reading_inside_dataloader_workers():
     paths = [p for p in REAL if p.name != 'bigbuckbunny.mp4'] * 2
-    ds = Clips(paths, mv.test_transform(32, *mv.IMAGENET_MEAN_STD, num_crops=3))
+    ds = Clips(paths, test_transform(32, *IMAGENET_MEAN_STD, num_crops=3))
     dl = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
     batches = torch.cat(list(dl))
     assert batches.shape == (len(paths), 3, 8, 3, 32, 32)
@@ -159,7 +160,7 @@ def test_reading_inside_dataloader_workers():
 
 
 def test_pytest_does_not_collect_test_transform():
-    assert mv.test_transform.__test__ is False
+    assert test_transform.__test__ is False
 
 
 @needs_real
