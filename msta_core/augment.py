@@ -78,7 +78,7 @@ class BatchAugment(nn.Module):
         self.jitter = v2.ColorJitter(brightness, contrast, saturation, hue)   # its ranges, checked as train_transform's are
 
     def params(self, seed: int) -> dict:
-        "One clip's random parameters from `seed` on a CPU generator, drawn as the v2 transforms draw theirs, in their order."
+        "One clip's random parameters from `seed` on a CPU generator, with the v2 transforms' distributions; the jitter's order and factors are drawn even when it is off, so the grayscale coin is always the same draw."
         g = torch.Generator().manual_seed(int(seed))
         coin = lambda p: torch.rand(1, generator=g).item() < p         # as RandomApply: applied unless rand >= p
         uniform = lambda r: None if r is None else float(torch.empty(1).uniform_(r[0], r[1], generator=g).item())
