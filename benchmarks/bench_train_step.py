@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train_step.py [--batch 2] [--classes 101|400] [--repeats 3] [--device cpu]
                                           [--model b16|tiny] [--only CONFIG ...] [--no-malloc-tuning]
+                                          [--rounds R]
 
 Configurations, each in its own process (so peak memory is its own):
   frozen        video forward only, no graph (the cost of inference)
@@ -37,7 +38,7 @@ the least any implementation of the method can cost, assuming its layers run at 
 come in slightly under them.
 On the CPU every process first calls `msta_core.core.tune_cpu_malloc()`, as `engine.fit` does.
 """
-import argparse, json, math, resource, subprocess, sys, time
+import argparse, json, math, resource, statistics, subprocess, sys, time
 
 CONFIGS = ('frozen', 'backprop_8', 'textfloor_8', 'text_8_12', 'text_8_12_padded', 'msta_8_12', 'msta_8_12_padded',
            'backprop_1', 'textfloor_1', 'text_1_12', 'text_1_12_padded', 'msta_1_12', 'msta_1_12_padded', 'full')
@@ -181,6 +182,10 @@ def main():
     ap.add_argument('--repeats', type=int, default=3); ap.add_argument('--device', default='cpu')
     ap.add_argument('--model', default='b16', choices=('b16', 'tiny'), help='ViCLIP size (tiny: a smoke test)')
     ap.add_argument('--no-malloc-tuning', action='store_true', help="leave glibc's malloc as it is")
+    ap.add_argument('--rounds', type=int, default=1,
+                    help='run the configurations this many times in turn, each time in fresh processes: the table shows '
+                         "each one's fastest round; a ratio is taken within each round (its configurations ran close "
+                         'together in time) and shown as the median with every round')
     ap.add_argument('--only', nargs='*', default=None, help=f'a subset of {CONFIGS} (frozen is always run)')
     ap.add_argument('--worker', default=None)
     a = ap.parse_args()
@@ -195,17 +200,23 @@ def main():
             + sum(n * sum(pk.prefix + j + 1 for j in range(s)) for n, s in pk.groups)) / len(pk)
     print(f"ViCLIP-{a.model}, {a.batch} clip(s) of {c.num_frames}×{c.input_resolution}², {a.classes} classes ({source}), "
           f"fp32, device={a.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, malloc tuning "
-          f"{'off' if a.no_malloc_tuning else 'on'}, min of {a.repeats} steps")
+          f"{'off' if a.no_malloc_tuning else 'on'}, min of {a.repeats} steps"
+          + (f", {a.rounds} rounds" if a.rounds > 1 else ''))
     print(f"class prompts: {len(pk)} tokens packed (shared prefix {pk.prefix}, {len(pk.groups)} lengths) vs "
           f"{a.classes}×{int(ends.max())} = {a.classes * int(ends.max())} padded to the longest")
-    rows = {}
-    for name in [c for c in CONFIGS if a.only is None or c in a.only or c == 'frozen']:
-        cmd = [sys.executable, __file__, '--worker', name, '--batch', str(a.batch), '--classes', str(a.classes),
-               '--repeats', str(a.repeats), '--device', a.device, '--model', a.model] + \
-              (['--no-malloc-tuning'] if a.no_malloc_tuning else [])
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode: print(r.stderr[-2000:]); raise SystemExit(f'{name} failed')
-        rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
+    rounds = []                                                      # one {config: result} per round
+    for _ in range(a.rounds):
+        rows = {}
+        for name in [c for c in CONFIGS if a.only is None or c in a.only or c == 'frozen']:
+            cmd = [sys.executable, __file__, '--worker', name, '--batch', str(a.batch), '--classes', str(a.classes),
+                   '--repeats', str(a.repeats), '--device', a.device, '--model', a.model] + \
+                  (['--no-malloc-tuning'] if a.no_malloc_tuning else [])
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode: print(r.stderr[-2000:]); raise SystemExit(f'{name} failed')
+            rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
+        rounds.append(rows)
+    rows = {n: dict(r, seconds=min(rr[n]['seconds'] for rr in rounds), peak_mib=max(rr[n]['peak_mib'] for rr in rounds))
+            for n, r in rounds[0].items()}                           # the table: the fastest round of each
     base = rows['frozen']['seconds']
     def floor_of(name):                                              # FLOP floor, in video forwards
         if name not in FIRST_BLOCK: return ''
@@ -220,6 +231,9 @@ def main():
           "the text branch's floor and MSTA's own layers ((backprop_k + textfloor_k) × (1 + their share of the "
           "multiply-adds)); peak memory well under full fine-tuning's")
     t = lambda n: rows[n]['seconds'] if n in rows else None
+    def ratio(f):                                                    # f(seconds of a config) per round: median (range)
+        v = sorted(f(lambda n: rr[n]['seconds']) for rr in rounds)
+        return f"{statistics.median(v):.2f}×" + (f" (rounds: {', '.join(f'{x:.2f}' for x in v)})" if len(v) > 1 else '')
     for k in ('8', '1'):
         msta, floor, tfloor = f'msta_{k}_12', f'backprop_{k}', f'textfloor_{k}'
         fwd, bwd, text = flop_parts(scaled_block(int(k), c.vision_layers), c, len(pk), keys)
@@ -229,24 +243,23 @@ def main():
               f"video work at batch {a.batch} (padded prompts: {padded / (a.batch * (fwd + bwd)):.1%}); ≤ 5% needs a "
               f"batch ≥ {math.ceil(text / (0.05 * (fwd + bwd)))} (padded: {math.ceil(padded / (0.05 * (fwd + bwd)))})")
         if t(msta) and t(floor):
-            print(f"  {msta}: {t(msta) / t(floor):.2f}× {floor} (packed prompts)"
-                  + (f", padded: {t(msta + '_padded') / t(floor):.2f}×" if t(msta + '_padded') else ''))
+            print(f"  {msta}: {ratio(lambda s: s(msta) / s(floor))} {floor} (packed prompts)"
+                  + (f", padded: {ratio(lambda s: s(msta + '_padded') / s(floor))}" if t(msta + '_padded') else ''))
         if t(tfloor) and t(floor):
             print(f"    reachable? the floor with the text branch, {floor} + {tfloor} = {t(floor) + t(tfloor):.3f} s "
-                  f"= {(t(floor) + t(tfloor)) / t(floor):.2f}× {floor}"
-                  + (f"; {msta} is {t(msta) / (t(floor) + t(tfloor)):.2f}× it" if t(msta) else ''))
+                  f"= {ratio(lambda s: (s(floor) + s(tfloor)) / s(floor))} {floor}"
+                  + (f"; {msta} is {ratio(lambda s: s(msta) / (s(floor) + s(tfloor)))} it" if t(msta) else ''))
             av, at = adapter_macs(scaled_block(int(k), c.vision_layers), c, MSTA_DIMS[k], len(pk))
             share = (a.batch * av + at) / (a.batch * (fwd + bwd) + text)
             print(f"    MSTA's own layers (d={MSTA_DIMS[k]}: forward, input and weight gradients) add {share:.1%} to "
                   f"those multiply-adds: no step can cost less than ({floor} + {tfloor}) × {1 + share:.3f} = "
                   f"{(t(floor) + t(tfloor)) * (1 + share):.3f} s"
-                  + (f"; {msta} is {t(msta) / ((t(floor) + t(tfloor)) * (1 + share)):.2f}× it "
+                  + (f"; {msta} is {ratio(lambda s: s(msta) / ((s(floor) + s(tfloor)) * (1 + share)))} it "
                      f"(goal: ≤ 1.05×)" if t(msta) else ''))
         if t(f'text_{k}_12'):
             print(f"    text branch alone: {t(f'text_{k}_12'):.3f} s packed"
                   + (f", {t(f'text_{k}_12_padded'):.3f} s padded" if t(f'text_{k}_12_padded') else '')
                   + (f", floor {t(tfloor):.3f} s" if t(tfloor) else ''))
-
 
 if __name__ == '__main__':
     main()
