@@ -38,7 +38,7 @@ the least any implementation of the method can cost, assuming its layers run at 
 come in slightly under them.
 On the CPU every process first calls `msta_core.core.tune_cpu_malloc()`, as `engine.fit` does.
 """
-import argparse, json, math, resource, statistics, subprocess, sys, time
+import argparse, json, math, resource, subprocess, sys, time
 
 CONFIGS = ('frozen', 'backprop_8', 'textfloor_8', 'text_8_12', 'text_8_12_padded', 'msta_8_12', 'msta_8_12_padded',
            'backprop_1', 'textfloor_1', 'text_1_12', 'text_1_12_padded', 'msta_1_12', 'msta_1_12_padded', 'full')
@@ -183,9 +183,9 @@ def main():
     ap.add_argument('--model', default='b16', choices=('b16', 'tiny'), help='ViCLIP size (tiny: a smoke test)')
     ap.add_argument('--no-malloc-tuning', action='store_true', help="leave glibc's malloc as it is")
     ap.add_argument('--rounds', type=int, default=1,
-                    help='run the configurations this many times in turn, each time in fresh processes: the table shows '
-                         "each one's fastest round; a ratio is taken within each round (its configurations ran close "
-                         'together in time) and shown as the median with every round')
+                    help="run the configurations this many times in turn, each time in fresh processes: the table and "
+                         "the ratios use each configuration's fastest step over all rounds (the one the rest of the "
+                         "machine disturbed least); the ratios within each round are shown beside them")
     ap.add_argument('--only', nargs='*', default=None, help=f'a subset of {CONFIGS} (frozen is always run)')
     ap.add_argument('--worker', default=None)
     a = ap.parse_args()
@@ -216,7 +216,7 @@ def main():
             rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
         rounds.append(rows)
     rows = {n: dict(r, seconds=min(rr[n]['seconds'] for rr in rounds), peak_mib=max(rr[n]['peak_mib'] for rr in rounds))
-            for n, r in rounds[0].items()}                           # the table: the fastest round of each
+            for n, r in rounds[0].items()}                           # each configuration's fastest step
     base = rows['frozen']['seconds']
     def floor_of(name):                                              # FLOP floor, in video forwards
         if name not in FIRST_BLOCK: return ''
@@ -231,9 +231,9 @@ def main():
           "the text branch's floor and MSTA's own layers ((backprop_k + textfloor_k) × (1 + their share of the "
           "multiply-adds)); peak memory well under full fine-tuning's")
     t = lambda n: rows[n]['seconds'] if n in rows else None
-    def ratio(f):                                                    # f(seconds of a config) per round: median (range)
+    def ratio(f):                                 # f(seconds of a config): from the fastest steps, then round by round
         v = sorted(f(lambda n: rr[n]['seconds']) for rr in rounds)
-        return f"{statistics.median(v):.2f}×" + (f" (rounds: {', '.join(f'{x:.2f}' for x in v)})" if len(v) > 1 else '')
+        return f"{f(t):.2f}×" + (f" (round by round: {', '.join(f'{x:.2f}' for x in v)})" if len(v) > 1 else '')
     for k in ('8', '1'):
         msta, floor, tfloor = f'msta_{k}_12', f'backprop_{k}', f'textfloor_{k}'
         fwd, bwd, text = flop_parts(scaled_block(int(k), c.vision_layers), c, len(pk), keys)

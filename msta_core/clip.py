@@ -5,14 +5,15 @@
 # %% ../nbs/02b_clip.ipynb #0f4a28fe
 from __future__ import annotations
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .viclip import ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer
+from .viclip import (ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer,
+                              preset_config)
 from .weights import CheckpointError, load_state_dict_strict, read_checkpoint, unwrap_state_dict
 
 # %% auto #0
@@ -45,14 +46,7 @@ CLIP_PRESETS = {
 
 def get_clip_config(config: str | FrameCLIPConfig = 'clip-b16', **overrides) -> FrameCLIPConfig:
     "A preset by name (`clip-b16`, `clip-l14`, `clip-tiny`) or a config, with field overrides."
-    if isinstance(config, str):
-        if config not in CLIP_PRESETS:
-            raise ValueError(f"Unknown frame-level CLIP preset {config!r}; choose one of {sorted(CLIP_PRESETS)} "
-                             f"or pass a FrameCLIPConfig")
-        config = CLIP_PRESETS[config]
-    if not isinstance(config, FrameCLIPConfig):
-        raise TypeError(f"expected a FrameCLIPConfig or a preset name; got {type(config).__name__}")
-    return replace(config, **overrides)
+    return preset_config(config, CLIP_PRESETS, FrameCLIPConfig, 'frame-level CLIP', **overrides)
 
 # %% ../nbs/02b_clip.ipynb #86254e07
 class FrameGrid(tuple):

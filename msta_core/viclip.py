@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'get_config',
-           'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer', 'VisionTransformer',
-           'TextTransformer', 'cosine_logits', 'ViCLIP', 'PackedPrompts']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'VICLIP_PRESETS', 'ViCLIPConfig', 'preset_config',
+           'get_config', 'QuickGELUFunction', 'QuickGELU', 'Attention', 'ResidualAttentionBlock', 'Transformer',
+           'VisionTransformer', 'TextTransformer', 'cosine_logits', 'ViCLIP', 'PackedPrompts']
 
 # %% ../nbs/02_viclip.ipynb #3311fad6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -56,13 +56,19 @@ VICLIP_PRESETS = {
                          num_frames=4, embed_dim=32, text_width=64, text_heads=4, text_layers=2),
 }
 
+def preset_config(config, presets: dict, kind: type, what: str, **overrides):
+    "`presets[config]` for a name, else `config` itself (an instance of `kind`), with field overrides."
+    if isinstance(config, str):
+        if config not in presets:
+            raise ValueError(f"Unknown {what} preset {config!r}; choose one of {sorted(presets)} or pass a {kind.__name__}")
+        config = presets[config]
+    if not isinstance(config, kind):
+        raise TypeError(f"expected a {kind.__name__} or a preset name; got {type(config).__name__}")
+    return replace(config, **overrides)
+
 def get_config(config: str | ViCLIPConfig = 'b16', **overrides) -> ViCLIPConfig:
     "A preset by name (`b16`, `l14`, `tiny`) or a config, with field overrides."
-    if isinstance(config, str):
-        if config not in VICLIP_PRESETS:
-            raise ValueError(f"Unknown ViCLIP preset {config!r}; choose one of {sorted(VICLIP_PRESETS)} or pass a ViCLIPConfig")
-        config = VICLIP_PRESETS[config]
-    return replace(config, **overrides)
+    return preset_config(config, VICLIP_PRESETS, ViCLIPConfig, 'ViCLIP', **overrides)
 
 # %% ../nbs/02_viclip.ipynb #0487cecd
 class QuickGELUFunction(torch.autograd.Function):
