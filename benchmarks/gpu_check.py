@@ -15,7 +15,10 @@ or the process's peak RSS on a CPU):
                start a few MSTA steps in that precision and in fp32 and scores both in fp32; beside them, how far
                those fp32 steps moved the logits (the training signal the rounding competes with)
   loader       the training data path (decode + augment, `VideoDataset` in a DataLoader with all the machine's
-               cores as workers) on the synthetic world re-encoded at 320×240, against the fastest training step
+               cores as workers, each batch moved to the device) on the synthetic world re-encoded at 320×240, against
+               the fastest training step; then with `augment_on='device'` (the workers decode and crop, `BatchAugment`
+               flips, jitters and normalises each batch on the device), with the largest difference between its
+               output on the device and on the CPU for the same clips and seeds
   nccl         two processes (NCCL, one GPU each) against one process, a few MSTA steps with the same global
                batch: the largest weight difference (only with two or more GPUs; `--gloo` runs it on a CPU)
 
@@ -213,11 +216,14 @@ def reencode(job):
     return dst
 
 
-def loader_check(s, tmp: Path) -> dict:
-    "Clips/s of the training data path on the synthetic world re-encoded at 320×240, all cores as workers."
+def loader_check(s, tmp: Path, device) -> dict:
+    """Clips/s of the training data path on the synthetic world re-encoded at 320×240, all cores as workers, each batch
+    moved to `device`: with all augmentation in the workers (`augment_on='worker'`, the default) and with only the crop
+    there and `BatchAugment` on `device` (`augment_on='device'`), and how far `BatchAugment` on `device` is from the CPU's."""
     from msta_core.world import generate_world
     from msta_core.datasets import VideoSplit
     from msta_core.loader import EpochSampler, VideoDataset
+    from msta_core.augment import BatchAugment, split_augment
     t0 = time.time()
     world = generate_world(tmp / 'world', seed=0, workers=s['workers'], **s['world'])
     split = world.split('actions_train')
@@ -226,19 +232,31 @@ def loader_check(s, tmp: Path) -> dict:
     jobs = [(str(world.root / v.path), str(root / v.path), s['size'], s['frames']) for v in samples]
     with ProcessPoolExecutor(s['workers']) as pool: list(pool.map(reencode, jobs))
     prep = time.time() - t0
-    ds = VideoDataset.for_model(VideoSplit(root, samples, split.class_names), get_config('b16', input_resolution=s['load_size']), mode='train')
-    epochs = max(1, math.ceil(s['loader_clips'] / len(ds)))
-    sampler = EpochSampler(len(ds) * epochs, seed=0)
-    class Repeat(torch.utils.data.Dataset):
-        def __len__(self): return len(ds) * epochs
-        def __getitem__(self, key): i, seed = key; return ds[(i % len(ds), seed)]
-    dl = torch.utils.data.DataLoader(Repeat(), batch_size=8, sampler=sampler, num_workers=s['workers'])
-    it = iter(dl); first = next(it)
-    t0, n = time.perf_counter(), 0
-    for b in it: n += b['video'].shape[0]
-    sec = time.perf_counter() - t0
-    return {'clips_s': n / sec, 'workers': s['workers'], 'videos': len(samples), 'frames': s['frames'],
-            'clip_shape': tuple(first['video'].shape[1:]), 'prep_s': prep}
+    mc = get_config('b16', input_resolution=s['load_size'])
+    out = {}
+    for augment_on in ('worker', 'device'):
+        ds = VideoDataset.for_model(VideoSplit(root, samples, split.class_names), mc, mode='train', augment_on=augment_on)
+        augment = BatchAugment(mc.mean, mc.std, **split_augment(None)[1]) if augment_on == 'device' else None
+        epochs = max(1, math.ceil(s['loader_clips'] / len(ds)))
+        sampler = EpochSampler(len(ds) * epochs, seed=0)
+        class Repeat(torch.utils.data.Dataset):
+            def __len__(self): return len(ds) * epochs
+            def __getitem__(self, key): i, seed = key; return ds[(i % len(ds), seed)]
+        dl = torch.utils.data.DataLoader(Repeat(), batch_size=8, sampler=sampler, num_workers=s['workers'],
+                                         pin_memory=device.type == 'cuda')
+        def on_device(b):
+            v = b['video'].to(device, non_blocking=True)
+            return augment(v, b['seed']) if augment is not None else v
+        it = iter(dl); first = next(it); shape = tuple(on_device(first).shape[1:])
+        t0, n = time.perf_counter(), 0
+        for b in it: n += on_device(b).shape[0]
+        sync(device)
+        r = {'clips_s': n / (time.perf_counter() - t0), 'clip_shape': shape}
+        if augment is not None:                                          # the same clips and seeds, on the CPU
+            r['max_abs_diff_vs_cpu'] = float((on_device(first).cpu() - augment(first['video'], first['seed'])).abs().max())
+        out[augment_on] = r
+    return {**out['worker'], 'workers': s['workers'], 'videos': len(samples), 'frames': s['frames'], 'prep_s': prep,
+            'augment_on_device': out['device']}
 
 
 # ---------------------------------------------------------------- two processes
@@ -330,11 +348,15 @@ def main(argv=None):
                          f"top-1 agrees on {100 * r[f'{prec}_top1_agree']:.0f}%"))
     if 'loader' not in a.skip:
         with tempfile.TemporaryDirectory() as tmp:
-            r = loader_check(s, Path(tmp)); results['loader'] = r
+            r = loader_check(s, Path(tmp), device); results['loader'] = r
         fastest = max((v['clips_s'] for k, v in results.items() if k.startswith('train_')), default=None)
-        fed = f"fastest step needs {fastest:.1f}: {'fed' if r['clips_s'] >= fastest else 'NOT fed'}" if fastest else ''
+        fed = lambda x: f"; fastest step needs {fastest:.1f}: {'fed' if x >= fastest else 'NOT fed'}" if fastest else ''
         rows.append(('loader', f"{r['workers']} workers", f"{r['clips_s']:.1f} clips/s",
-                     f"{r['videos']} videos 320×240×{r['frames']} → {r['clip_shape']}; {fed}"))
+                     f"{r['videos']} videos 320×240×{r['frames']} → {r['clip_shape']}{fed(r['clips_s'])}"))
+        rd = r['augment_on_device']
+        rows.append(('loader', "augment_on='device'", f"{rd['clips_s']:.1f} clips/s",
+                     f"BatchAugment on {device.type}: max |Δ| against the CPU's {rd['max_abs_diff_vs_cpu']:.3g}"
+                     f"{fed(rd['clips_s'])}"))
     if 'nccl' not in a.skip:
         n_gpu = torch.cuda.device_count() if device.type == 'cuda' else 0
         if n_gpu >= 2 or a.gloo:

@@ -28,6 +28,9 @@ def test_quick_table_on_cpu(tmp_path):
     assert 'tf32_forward' not in lg                                      # no TF32 on a CPU
     ld = res['loader']
     assert ld['clips_s'] > 0 and ld['clip_shape'] == [8, 3, 32, 32] and ld['frames'] == 32
+    dev = ld['augment_on_device']                                        # uint8 crops from the workers, augmented here
+    assert dev['clips_s'] > 0 and dev['clip_shape'] == [8, 3, 32, 32] and dev['max_abs_diff_vs_cpu'] == 0
+    assert "augment_on='device'" in text
 
 
 def test_two_processes_gloo(tmp_path):
