@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .viclip import (ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer,
-                              preset_config)
+from .viclip import (
+    ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer, preset_config)
 from .weights import CheckpointError, load_state_dict_strict, read_checkpoint, unwrap_state_dict
 
 # %% auto #0
