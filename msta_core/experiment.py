@@ -70,10 +70,9 @@ def build_classifier(cfg: ExperimentConfig, model, class_names: list[str], desc_
     return VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
 
 # %% ../nbs/16_experiment.ipynb #2ed77014
-def evaluate_splits(clf, splits: dict[str, VideoSplit], evaluate: Callable, class_names: list[str],
-                    heldout: list[int] | None = None) -> tuple[dict, dict]:
-    """Final-epoch results (THE result) of every split and its per-video predictions (for the diagnostics); with the
-    synthetic world's `heldout` compositions, the zero-shot test's seen and held-out parts too."""
+def evaluate_splits(clf, splits: dict[str, VideoSplit], evaluate: Callable, class_names: list[str]) -> tuple[dict, dict]:
+    """Final-epoch results (THE result) of every split and its per-video predictions (for the diagnostics); a split of
+    the training classes is scored by the classifier's other heads too (`extra_predictors`: M2-CLIP's visual classifier)."""
     results, predictions = {}, {}
     for name, split in splits.items():
         r = evaluate(clf.predictor(split.class_names), split, f'eval {name}')
@@ -81,32 +80,21 @@ def evaluate_splits(clf, splits: dict[str, VideoSplit], evaluate: Callable, clas
         ok = r['labels'] >= 0
         predictions[name] = {'class_names': split.class_names, 'label': r['labels'][ok].tolist(),
                              'pred': r['probs'][ok].argmax(1).tolist()}
-        if hasattr(clf, 'visual_predictor') and list(split.class_names) == list(class_names):   # M2-CLIP: its visual classifier too
-            r = evaluate(clf.visual_predictor(), split, f'eval {name} (visual)')
-            results[name]['visual'] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
-    if heldout is not None and 'zs_all' in results:
-        p = predictions['zs_all']
-        for name, keep in (('zs_seen', lambda y: y not in heldout), ('zs_unseen', lambda y: y in heldout)):
-            hits = [a == b for a, b in zip(p['pred'], p['label']) if keep(b)]
-            results[name] = {'top1': 100 * sum(hits) / max(len(hits), 1), 'n': len(hits)}
+        if list(split.class_names) == list(class_names):
+            for head, predict in clf.extra_predictors().items():
+                r = evaluate(predict, split, f'eval {name} ({head})')
+                results[name][head] = {k: r[k] for k in ('top1', 'top5', 'mean_class_acc')}
     return results, predictions
 
 def headline(cfg: ExperimentConfig, results: dict, main_eval: str) -> dict:
-    "The protocol's summary: base, novel and HM; mean ± std over each dataset's splits; or top-1 (synthetic zero-shot: its parts)."
+    "The protocol's summary: base, novel and HM; the data source's zero-shot summary; or top-1 and top-5 (and other heads')."
     if cfg.protocol == 'base2novel':
         summary = {'base': results['base']['top1'], 'novel': results['novel']['top1'],
                    'hm': harmonic_mean(results['base']['top1'], results['novel']['top1'])}
-    elif cfg.protocol == 'zeroshot' and cfg.dataset != 'synthetic':
-        summary = {}
-        for name in cfg.eval_datasets:
-            m, s, n = mean_std([results[k]['top1'] for k in results if k.startswith(name + '_s')])
-            summary[name] = {'mean': m, 'std': s, 'n_splits': n}
-    elif cfg.protocol == 'zeroshot':
-        summary = {'top1': results['zs_all']['top1'], 'top5': results['zs_all']['top5'], 'seen': results['zs_seen']['top1'],
-                   'heldout': results['zs_unseen']['top1'], 'colours': results['colours']['top1']}
-    else:
-        summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
-    if 'visual' in results.get(main_eval, {}): summary['visual_top1'] = results[main_eval]['visual']['top1']
+    elif cfg.protocol == 'zeroshot': summary = DATASETS[cfg.dataset].summary(cfg, results)
+    else: summary = {'top1': results[main_eval]['top1'], 'top5': results[main_eval]['top5']}
+    for head, r in results.get(main_eval, {}).items():
+        if isinstance(r, dict) and 'top1' in r: summary[f'{head}_top1'] = r['top1']   # e.g. M2-CLIP's 'visual_top1'
     return summary
 
 # %% ../nbs/16_experiment.ipynb #49588f0d
