@@ -169,8 +169,8 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).parent))
     from run_lessons import problems, COMMAND
     bad = [p.stem for p in LESSONS if problems(p)]
-    if bad: print(f'{len(bad)} of {len(LESSONS)} lessons have stale or no stored outputs (`{COMMAND}`): the book '
-                  f'shows them as stored')
+    if bad: print(f'{len(bad)} of {len(LESSONS)} lessons\' stored outputs are missing, stale or too large '
+                  f'(`{COMMAND} --check` says which); the book shows them as stored')
     index = a.out.resolve() / 'index.html'
     print(f'book built in {secs:.0f} s: {index} ({size(a.out) / 1e6:.1f} MB)')
 

@@ -9,7 +9,8 @@ cells flagged `#| notest` or `#| slow` skipped, cells flagged `#| data` run only
 public data. The outputs of every cell are replaced by this run's (a skipped cell keeps none), figures are PNG, and
 what changes from run to run or from machine to machine is left out: execution counts, memory addresses in reprs
 (`nbdev_clean`), progress bars (tqdm is switched off; a carriage return keeps only what a terminal would show), the
-folders in a warning's file name (`torch/jit/_trace.py:1006: FutureWarning: ...`). A figure is shown once (not
+folders in a warning's file name (`torch/jit/_trace.py:1006: FutureWarning: ...`), the names of temporary files
+(a folder of their own under the system's, the same names on every run). A figure is shown once (not
 again as the cell's value, nor with the plotting call's `[<matplotlib.lines.Line2D ...>]`). Any other output that
 shows a folder of this machine is named in a warning, for the lesson to avoid. The notebook's metadata records
 `msta_outputs`: the sha256 of its code cells' sources (`code_sha256`), which `tests/test_lesson_outputs.py` compares
@@ -132,8 +133,8 @@ def _tidy(outs: list) -> list:
 
 
 def _leaks(text: str) -> list[str]:
-    "Absolute paths of this machine in an output."
-    roots = {str(ROOT), str(Path(tempfile.gettempdir()).resolve()), sys.prefix, str(Path.home())}
+    "Folders of this machine in an output (temporary files are named the same on every run, so they may show)."
+    roots = {str(ROOT), sys.prefix, str(Path.home())}
     return sorted(r for r in roots if len(r) > 1 and r in text)
 
 
@@ -179,8 +180,16 @@ def run_one(path: Path, with_data: bool) -> list[str]:
         if d.get('eval:', [''])[0].lower() == 'false': return True
         return bool(skip & d.keys())
 
-    import warnings
+    import random, shutil, warnings
     warnings.formatwarning = _format_warning          # a warning names its file without this machine's folders
+    # Temporary files in a folder of their own, with the same names on every run: an output that shows one (an
+    # error message naming a file) is the same each time.
+    tmp = Path(tempfile.gettempdir()) / 'msta-lessons' / path.stem
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    os.environ['TMPDIR'] = tempfile.tempdir = str(tmp)
+    names = tempfile._RandomNameSequence()
+    names._rng, names._rng_pid = random.Random(0), os.getpid()
+    tempfile._name_sequence = names
     shell = CaptureShell(path, mpl_format='png')
     shell._run(f"import matplotlib as _mpl; _mpl.rcParams['figure.dpi'] = {FIGURE_DPI}; del _mpl")
     try:
@@ -188,6 +197,8 @@ def run_one(path: Path, with_data: bool) -> list[str]:
     except BaseException:
         sys.stderr.write(shell.prettytb(fname=path.name) + '\n')
         raise SystemExit(1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
     ran = [c for c in run.cells if c.cell_type == 'code']
     code = [c for c in raw['cells'] if c['cell_type'] == 'code']
@@ -255,7 +266,7 @@ def main(argv=None):
         if a.check:
             for msgs in bad.values():
                 for m in msgs: print(m)
-            print(f'{sum(1 for m in bad.values() if m)} of {len(lessons)} lessons need `{COMMAND}`')
+            print(f'{sum(1 for m in bad.values() if m)} of {len(lessons)} lessons\' stored outputs need attention')
             return 1 if any(bad.values()) else 0
         lessons = [p for p, m in bad.items() if m]
 

@@ -159,3 +159,35 @@ def test_navigation_reaches_every_lesson_in_order(site, browser):
         visited.append(_page_of(browser.current_url.split('#')[0], site))
         url = browser.execute_script(INSPECT)['next']
     assert visited == BOOK_PAGES, f'following "next" from the front page visits {visited}'
+
+
+# ------------------------------------------------------------------------------ staging (no browser needed)
+def test_staging_shows_what_a_reader_should_see(tmp_path):
+    md = lambda s: {'cell_type': 'markdown', 'id': 'm', 'metadata': {}, 'source': s}
+    code = lambda s, outs=(): {'cell_type': 'code', 'id': 'c', 'metadata': {}, 'execution_count': None,
+                               'source': s, 'outputs': list(outs)}
+    out = {'output_type': 'stream', 'name': 'stdout', 'text': ['7\n']}
+    nb = {'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [
+        md('# Toy\n\nSee `06_msta` and `nbs/train.ipynb`, not `06_mста`, `x` or ``06_msta``; ours is `99_toy`.\n'
+           '```python\n`06_msta` in a fence\n```'),
+        code('#| default_exp toy'), code('#| hide\nimport secret'), code('#| export\ndef f(): return 7'),
+        code('#|export\n#| notest\n\nf()', [out]), code('#| echo: false\nf()', [out]),
+        code('#| output: false\nf()', [out]), code('#| include: false\nf()'),
+        code('#| hide\nimport nbdev; nbdev.nbdev_export()'), code('x = 1  # a comment #| that stays')]}
+    path = tmp_path / '99_toy.ipynb'
+    path.write_text(json.dumps(nb))
+    staged = book.stage_notebook(path)
+    cells = staged['cells']
+    assert cells[0]['source'] == ('# Toy\n\nSee [`06_msta`](06_msta.ipynb) and [`nbs/train.ipynb`](train.ipynb), '
+                                  'not `06_mста`, `x` or ``06_msta``; ours is `99_toy`.\n'
+                                  '```python\n`06_msta` in a fence\n```')
+    assert [c['source'] for c in cells[1:]] == ['def f(): return 7', 'f()', 'f()', 'f()',
+                                                 'x = 1  # a comment #| that stays']
+    assert cells[2]['outputs'] == [out]
+    assert cells[3]['metadata']['tags'] == ['remove-input'] and cells[4]['metadata']['tags'] == ['remove-output']
+    assert staged['metadata']['language_info']['name'] == 'python'
+
+
+def test_readme_links_into_nbs_reach_the_lesson_pages():
+    front = book.link_lessons('[MSTA](nbs/06_msta.ipynb) and the lesson `06_msta`; `runs/default.ipynb` stays', 'nbs/')
+    assert front == '[MSTA](nbs/06_msta.ipynb) and the lesson [`06_msta`](nbs/06_msta.ipynb); `runs/default.ipynb` stays'
