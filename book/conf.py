@@ -36,10 +36,10 @@ html_last_updated_fmt = None
 pygments_style = 'default'
 
 # MathJax 3 from the `sphinx-mathjax-offline` wheel, served from the book itself: nothing is fetched when a page
-# is read. Only what the TeX-to-HTML bundle loads is copied (its fonts, the TeX extensions it may autoload, the menu
-# and the accessibility parts it loads lazily): about 3 MB of the wheel's 24 MB.
+# is read. Only what the TeX-to-HTML bundle loads is copied (its fonts, the TeX extensions it may autoload, the menu,
+# and the accessibility and speech parts the menu loads when asked): about 7 MB of the wheel's 24 MB.
 mathjax_path = 'mathjax/tex-chtml.js'
-MATHJAX_PARTS = ['tex-chtml.js', 'output/chtml', 'input/tex/extensions', 'ui', 'a11y', 'adaptors']
+MATHJAX_PARTS = ['tex-chtml.js', 'output/chtml', 'input/tex/extensions', 'ui', 'a11y', 'sre', 'adaptors']
 
 
 def _copy_mathjax(app, exc):
