@@ -2,7 +2,9 @@
 
     python book/run_lessons.py                    # every lesson (nbs/[0-9]*.ipynb)
     python book/run_lessons.py 06_msta 09_losses  # some of them
-    python book/run_lessons.py --check            # only say which lessons' stored outputs are stale or missing
+    python book/run_lessons.py --stale -j 2       # only those whose code changed since (two at a time)
+    python book/run_lessons.py --check            # only say which lessons' stored outputs are stale, missing or
+                                                  # too large (exit 1 if any)
 
 Each lesson runs as `nbdev_test` runs it: in a fresh interpreter, through execnb's `CaptureShell`, from `nbs/`,
 cells flagged `#| notest` or `#| slow` skipped, cells flagged `#| data` run only when `reference_data` finds the
@@ -78,6 +80,12 @@ def figures(nb: dict):
                 data = data if isinstance(data, str) else ''.join(data)
                 size = len(data.encode('utf-8')) if mime == 'image/svg+xml' else len(base64.b64decode(data))
                 yield n, mime, size
+
+
+def current(path: Path) -> bool:
+    "The lesson's stored outputs were made from its code cells as they are now."
+    nb = read(path)
+    return nb.get('metadata', {}).get(META_KEY, {}).get('code_sha256') == code_fingerprint(nb)
 
 
 def problems(path: Path, required: bool = True) -> list[str]:
@@ -268,7 +276,7 @@ def main(argv=None):
                 for m in msgs: print(m)
             print(f'{sum(1 for m in bad.values() if m)} of {len(lessons)} lessons\' stored outputs need attention')
             return 1 if any(bad.values()) else 0
-        lessons = [p for p, m in bad.items() if m]
+        lessons = [p for p in lessons if not current(p)]
 
     with_data = have_public_data()
     if not with_data:
