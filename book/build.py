@@ -33,7 +33,12 @@ _FENCE = re.compile(r'^(\s*)(```|~~~)')
 
 def sources() -> list[Path]:
     "Every input of the book, for the freshness stamp."
-    return ([ROOT / p for p in PAGES if (ROOT / p).exists()] + LESSONS + EXPERIMENTS +
+    pages = [ROOT / p for p in PAGES if (ROOT / p).exists()]
+    notebooks = LESSONS + [e for e in EXPERIMENTS if e.exists()]
+    shown = sorted({ROOT / r for p in pages for r in pictures(p.read_text(encoding='utf-8'), ROOT)} |
+                   {NBS / r for p in notebooks for c in json.loads(p.read_text(encoding='utf-8'))['cells']
+                    if c['cell_type'] == 'markdown' for r in pictures(''.join(c['source']), NBS)})
+    return (pages + notebooks + shown +
             sorted(f for f in (ROOT / 'book').rglob('*') if f.is_file() and '__pycache__' not in f.parts))
 
 
@@ -112,6 +117,22 @@ def toctree(caption: str, entries) -> str:
     return '\n```{toctree}\n:hidden:\n:caption: ' + caption + '\n\n' + ''.join(f'{e}\n' for e in entries) + '```\n'
 
 
+def pictures(md: str, base: Path, html_only: bool = False) -> list[str]:
+    """The pictures a markdown text shows from files beside it: `![...](figures/x.png)` and `<img src=...>` (only
+    the latter with `html_only`: Sphinx copies the former into the book itself)."""
+    refs = [b if html_only else a or b
+            for a, b in re.findall(r'!\[[^\]]*\]\(<?([^)\s>]+)|<img[^>]*\ssrc=["\']([^"\']+)', md)]
+    return [r for r in refs if r and (base / r).resolve().is_file() and base.resolve() in (base / r).resolve().parents]
+
+
+def _copy_pictures(md: str, base: Path, dest: Path, wanted: set):
+    for ref in pictures(md, base):
+        (dest / ref).parent.mkdir(parents=True, exist_ok=True)
+        if not (dest / ref).exists() or (dest / ref).read_bytes() != (base / ref).read_bytes():
+            shutil.copy2(base / ref, dest / ref)
+        wanted.add(dest / ref)
+
+
 def stage(src: Path):
     wanted = {src / 'index.md'}
     front = (ROOT / 'README.md').read_text(encoding='utf-8')
@@ -124,24 +145,20 @@ def stage(src: Path):
         index += toctree('Working on msta', ['contributing'])
         index = re.sub(r'\]\(CONTRIBUTING\.md(#[^)]*)?\)', lambda m: f'](contributing.md{m.group(1) or ""})', index)
     _write(src / 'index.md', index)
+    _copy_pictures(front, ROOT, src, wanted)
     for p in LESSONS + [e for e in EXPERIMENTS if e.exists()]:
         dest = src / 'nbs' / p.name
         _write(dest, json.dumps(stage_notebook(p), indent=1, ensure_ascii=False, sort_keys=True) + '\n')
         wanted.add(dest)
-        for c in json.loads(p.read_text(encoding='utf-8'))['cells']:     # pictures a markdown cell links to
-            if c['cell_type'] != 'markdown': continue
-            for ref in re.findall(r'!\[[^\]]*\]\(([^)\s]+)', ''.join(c['source'])):
-                f = (NBS / ref).resolve()
-                if f.is_file() and NBS.resolve() in f.parents:
-                    (src / 'nbs' / ref).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(f, src / 'nbs' / ref); wanted.add(src / 'nbs' / ref)
+        for c in json.loads(p.read_text(encoding='utf-8'))['cells']:
+            if c['cell_type'] == 'markdown': _copy_pictures(''.join(c['source']), NBS, src / 'nbs', wanted)
     for f in [f for f in src.rglob('*') if f.is_file() and f not in wanted]: f.unlink()   # pages since removed
 
 
 # --------------------------------------------------------------------------------------------------------- build
 def build(out: Path = BOOK / 'html', clean: bool = False, quiet: bool = False) -> float:
     "Stage and build into `out`; returns the seconds it took."
-    start = time.time()
+    start, made_from = time.time(), digest()
     work = out.parent
     src, doctrees = work / 'src', work / 'doctrees'
     if clean:
@@ -152,7 +169,14 @@ def build(out: Path = BOOK / 'html', clean: bool = False, quiet: bool = False) -
     r = subprocess.run(cmd, cwd=ROOT, capture_output=quiet, text=True)
     if r.returncode:
         raise SystemExit(f'sphinx-build failed ({r.returncode}):\n{(r.stderr or "")[-6000:]}')
-    (work / 'stamp.json').write_text(json.dumps({'digest': digest()}) + '\n')
+    for page, base, dest in ([(ROOT / 'README.md', ROOT, out)] +
+                             [(p, NBS, out / 'nbs') for p in LESSONS + EXPERIMENTS if p.exists()]):
+        text = (page.read_text(encoding='utf-8') if page.suffix == '.md' else
+                ''.join(''.join(c['source']) for c in json.loads(page.read_text(encoding='utf-8'))['cells']
+                        if c['cell_type'] == 'markdown'))
+        for ref in pictures(text, base, html_only=True):               # raw <img> tags: Sphinx leaves them as written
+            (dest / ref).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(base / ref, dest / ref)
+    (work / 'stamp.json').write_text(json.dumps({'digest': made_from}) + '\n')
     return time.time() - start
 
 
@@ -162,7 +186,7 @@ def size(path: Path) -> int:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--out', type=Path, default=BOOK / 'html', help='where the HTML goes (default _book/html)')
+    ap.add_argument('--out', type=Path, default=BOOK / 'html', help='where the HTML goes (default _book/html); the staged sources go beside it')
     ap.add_argument('--clean', action='store_true', help='rebuild every page')
     a = ap.parse_args(argv)
     secs = build(a.out.resolve(), clean=a.clean)

@@ -191,3 +191,11 @@ def test_staging_shows_what_a_reader_should_see(tmp_path):
 def test_readme_links_into_nbs_reach_the_lesson_pages():
     front = book.link_lessons('[MSTA](nbs/06_msta.ipynb) and the lesson `06_msta`; `runs/default.ipynb` stays', 'nbs/')
     assert front == '[MSTA](nbs/06_msta.ipynb) and the lesson [`06_msta`](nbs/06_msta.ipynb); `runs/default.ipynb` stays'
+
+
+def test_pictures_beside_a_page_are_found(tmp_path):
+    (tmp_path / 'figs').mkdir(); (tmp_path / 'figs' / 'a.png').write_bytes(b'png'); (tmp_path / 'b.svg').write_text('<svg/>')
+    md = ('![a](figs/a.png) <img width=3 src="b.svg"> ![gone](figs/none.png) ![web](https://example.org/c.png) '
+          '![outside](../x.png)')
+    assert book.pictures(md, tmp_path) == ['figs/a.png', 'b.svg']
+    assert book.pictures(md, tmp_path, html_only=True) == ['b.svg']
