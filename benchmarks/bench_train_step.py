@@ -110,7 +110,8 @@ def worker(name, batch, classes, repeats, device, malloc_tuning, model_name='b16
     if device == 'cpu' and malloc_tuning:
         from msta_core.core import tune_cpu_malloc; tune_cpu_malloc()
     from msta_core.viclip import ViCLIP, PackedPrompts
-    from msta_core.adapters import apply_peft
+    from msta_core.peft import apply_peft
+    import msta_core.msta
     from msta_core.classifier import VideoTextClassifier
     from msta_core.losses import FrozenTextTargets
     from msta_core.engine import build_optimizer, TrainConfig

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 
 from msta_core.viclip import ViCLIP, get_config
 from msta_core.weights import load_viclip
-from msta_core.adapters import apply_peft
+from msta_core.peft import apply_peft
+import msta_core.msta, msta_core.baselines
 from msta_core.classifier import VideoTextClassifier
 from msta_core.losses import FrozenTextTargets
 from msta_core.engine import TrainConfig, build_optimizer, set_tf32

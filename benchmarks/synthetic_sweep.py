@@ -1,5 +1,5 @@
 """Choose lr and α of the synthetic presets by one rule for every method (α: the option that scales the method's branch,
-`BRANCH_SCALE`: MSTA's `alpha`, LoRA's, AdaptFormer's and ST-Adapter's `scale`): few-shot K = 2 (split 1, seed 1), each
+its config's `branch_scale`: MSTA's `alpha`, LoRA's, AdaptFormer's and ST-Adapter's `scale`): few-shot K = 2 (split 1, seed 1), each
 method at every point of a grid of one shape (three learning rates, 1e-3 to 1e-2 for the PEFT methods and a tenth of
 that, 1e-4 to 1e-3, for full fine-tuning, × α ∈ {0.1, 1}), scored on the actions dataset's validation videos
 (`actions_val`, never a test set); the best validation top-1 wins (ties: the smaller lr, then the smaller α). A choice
@@ -7,7 +7,7 @@ on the edge of its grid is marked: the grid should then grow on that side, for e
 
     python benchmarks/synthetic_sweep.py [--out runs/synthetic_sweep] [--jobs 2]
 
-Prints one line per run and the chosen (lr, α) per method; the presets notebook (14_presets) shows the output.
+Prints one line per run and the chosen (lr, α) per method; the presets notebook (15a_presets) shows the output.
 """
 import argparse, json, time
 from pathlib import Path
@@ -15,13 +15,14 @@ from dataclasses import replace
 
 from tqdm.auto import tqdm
 from msta_core.presets import synthetic_preset
-from msta_core.adapters import BRANCH_SCALE
+from msta_core.peft import METHODS
 from synthetic_table import prepare, in_parallel, train_run
 
 PEFT_LRS, FULL_LRS, ALPHAS = (1e-3, 5e-3, 1e-2), (1e-4, 5e-4, 1e-3), (0.1, 1.0)
-GRID = {**{m: [(lr, a) for lr in PEFT_LRS for a in ALPHAS] for m in ('msta', 'lora', 'adaptformer', 'st-adapter')},
-        'm2clip': [(lr, None) for lr in PEFT_LRS],             # M2-CLIP and full fine-tuning have no branch scale
-        'full': [(lr, None) for lr in FULL_LRS]}
+# one method per family (the one named after it; its variants share its point) that trains; a tenth of the learning rate
+# for the one that moves every backbone weight; × the branch scale where the family has one (M2-CLIP and full have none)
+GRID = {n: [(lr, a) for lr in (FULL_LRS if m.module.changes_backbone else PEFT_LRS) for a in (ALPHAS if m.config.branch_scale else (None,))]
+        for n, m in METHODS.items() if n == m.family and m.module.trains}
 
 
 def sweep_run(args) -> dict:
@@ -30,7 +31,7 @@ def sweep_run(args) -> dict:
     if not (out / 'results.json').exists():
         cfg = synthetic_preset('fewshot', method, shots=2, split=1, out_dir=str(out), eval_datasets=('val',))
         cfg = replace(cfg, train=replace(cfg.train, seed=1, lr=lr),
-                      peft=replace(cfg.peft, **{BRANCH_SCALE[cfg.peft.method]: alpha}) if alpha is not None else cfg.peft)
+                      peft=replace(cfg.peft, **{type(cfg.peft).branch_scale: alpha}) if alpha is not None else cfg.peft)
         train_run(cfg, threads)
     r = json.loads((out / 'results.json').read_text())['results']
     return {'method': method, 'lr': lr, 'alpha': alpha, 'val': r['val']['top1'], 'train': r['train']['top1']}

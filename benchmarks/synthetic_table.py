@@ -9,7 +9,7 @@ soundness checks of the test-bed.
 A run's seed s is its `split` (which few-shot sample, which base-to-novel training set) and its training seed
 (initialisation, batches, augmentation). Each run is `run_experiment(synthetic_preset(protocol, method, ...))`,
 exactly what `papermill nbs/train.ipynb ... -p protocol P -p method M -p split S -p seed S` runs, written to its
-own folder; finished runs are reused. The zero-shot method trains nothing and sees the same test set whatever the
+own folder; finished runs are reused. The frozen backbone (zero-shot) trains nothing and sees the same test set whatever the
 seed: it runs once per protocol. Jobs run in priority order (every protocol's main methods first, all seeds; then M2-CLIP, ST-Adapter on
 the frame-level backbone, few-shot full fine-tuning and the ablations); with --budget-minutes no
 new job starts after that time, and the table says how many runs stand behind each cell. The ceiling of soundness
@@ -29,7 +29,8 @@ import torch
 
 from tqdm.auto import tqdm
 from msta_core.presets import synthetic_preset
-from msta_core.experiment import run_experiment, synthetic_world
+from msta_core.experiment import run_experiment
+from msta_core.world import load_world
 from msta_core.loader import preload_frames
 from msta_core.pretrain import ensure_pretrained
 from msta_core.world import SPLIT_FILES
@@ -41,7 +42,7 @@ ABLATIONS = ('msta-only-video', 'msta-only-text', 'msta-no-shared')      # Table
 PROTOCOLS = ('fewshot', 'base2novel', 'zeroshot', 'supervised')
 SHOTS = {'fewshot': 2, 'base2novel': 16, 'zeroshot': 0, 'supervised': 0}
 # (protocol, method, backbone), in priority order within a protocol; 'clip-b16' is the tiny model run frame by frame
-MAIN_GRID = [(p, m, 'b16') for p in PROTOCOLS for m in ('zero-shot',) + MAIN + (('full',) if p == 'supervised' else ())]
+MAIN_GRID = [(p, m, 'b16') for p in PROTOCOLS for m in ('frozen',) + MAIN + (('full',) if p == 'supervised' else ())]
 GRID = MAIN_GRID + [('fewshot', 'm2clip', 'b16'), ('fewshot', 'st-adapter', 'clip-b16'), ('fewshot', 'full', 'b16')] + \
        [(p, m, 'b16') for p in PROTOCOLS for m in ABLATIONS]
 FIRST = len(MAIN_GRID)                 # the main rows of every protocol run first; the rest after all their seeds
@@ -53,7 +54,7 @@ def jobs(seeds, protocols):
     def runs(row, seed_list):
         protocol, method, backbone = row
         return [(protocol, SHOTS[protocol], method, backbone, s) for s in seed_list
-                if method != 'zero-shot' or s == seeds[0]]           # zero-shot trains nothing: one run
+                if method != 'frozen' or s == seeds[0]]              # the frozen backbone trains nothing: one run
     main = [(p, m, b) for p, m, b in MAIN_GRID if p in protocols]
     rest = [(p, m, b) for p, m, b in GRID[FIRST:] if p in protocols]
     return ([job for p in PROTOCOLS for s in seeds for row in main if row[0] == p for job in runs(row, [s])] +
@@ -66,7 +67,7 @@ def run_name(protocol, shots, method, backbone, seed) -> str:
 
 def prepare(jobs: int):
     "The world and the pre-trained model (made now if missing, before any run), every video decoded once, this process's threads."
-    world = synthetic_world()
+    world = load_world(progress=True)
     ensure_pretrained(world)                                     # no two runs pre-train at once
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     if threads: torch.set_num_threads(threads)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generate the synthetic video world (see nbs/14a_synthetic.ipynb and nbs/14b_world.ipynb): real mp4
+"""Generate the synthetic video world (see nbs/14_synthetic.ipynb and nbs/14a_world.ipynb): real mp4
 files, label lists, split files, captions and descriptions. Idempotent: a finished world with the same
 settings is found, not regenerated; an interrupted one is finished.
 

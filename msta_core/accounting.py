@@ -10,7 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .viclip import ViCLIP, ViCLIPConfig, get_config
-from .adapters import PeftConfig, apply_peft, get_peft_config
+from .peft import PeftConfig, apply_peft, get_peft_config
 
 # %% auto #0
 __all__ = ['ParamCount', 'count_params', 'count_macs', 'meta_twin', 'FlopCount', 'clip_flops', 'block_macs',

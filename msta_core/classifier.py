@@ -12,7 +12,7 @@ from torch import nn
 
 from .tokenizer import tokenize
 from .viclip import ViCLIP, PackedPrompts, cosine_logits
-from .adapters import apply_peft, adapters_disabled, peft_method
+from .peft import adapters_disabled, peft_method
 from .losses import TEMPLATE, TAU, LAMBDA_CONS, FrozenTextTargets, class_prompts, msta_loss
 
 # %% auto #0
@@ -32,7 +32,7 @@ def description_targets(model: ViCLIP, descriptions, **kw) -> FrozenTextTargets:
     "Frozen-branch targets (Eq. 14) of `descriptions`, encoded with the pre-trained towers (adapters off)."
     was = model.training; model.eval()
     try:
-        if getattr(model, 'peft', None) is not None and peft_method(model).config.method not in ('zero-shot', 'full'):
+        if getattr(model, 'peft', None) is not None and not peft_method(model).changes_backbone:
             with adapters_disabled(model): return FrozenTextTargets.build(descriptions, text_encoder_fn(model), **kw)
         return FrozenTextTargets.build(descriptions, text_encoder_fn(model), **kw)
     finally: model.train(was)
@@ -102,6 +102,10 @@ class VideoTextClassifier(nn.Module):
         t = F.normalize(self.model.encode_text(tokens), dim=-1)
         def predict(video): return F.normalize(self.model.encode_video(video), dim=-1) @ t.T / self.tau
         return predict
+
+    def extra_predictors(self) -> dict[str, Callable]:
+        "Other heads that score the training classes, by name (none here; M2-CLIP has a visual classifier, `11c_m2clip`)."
+        return {}
 
 # %% ../nbs/11_classifier.ipynb #9b5385ce
 TEMPLATES = {'paper': TEMPLATE,                 # Sec. 3.3: "a video of {cls}."

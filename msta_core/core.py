@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ec7ade0f
 from __future__ import annotations
-import os, io, re, glob, difflib, hashlib, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
+import os, io, re, ast, glob, difflib, hashlib, json, math, pickle, random, socket, tempfile, types, typing, zipfile, ctypes
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ import torch
 # %% auto #0
 __all__ = ['FETCH_COMMAND', 'REFERENCE_DATA', 'repo_root', 'fixtures_dir', 'MissingReferenceData', 'reference_data',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'UnsafeFileError',
-           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'closest_names', 'cache_dir', 'content_key',
-           'holds_key', 'seed_everything', 'default_device', 'glibc_version', 'tune_cpu_malloc']
+           'is_torchscript', 'load_tensors', 'to_plain', 'from_plain', 'closest_names', 'check_choice', 'coerce_param',
+           'check_size', 'check_range', 'cache_dir', 'content_key', 'holds_key', 'seed_everything', 'default_device',
+           'glibc_version', 'tune_cpu_malloc']
 
 # %% ../nbs/00_core.ipynb #0c9e9a8c
 FETCH_COMMAND = 'python data_prep/fetch_splits.py'
@@ -168,7 +169,8 @@ def _rebuild(tp, v):
     kinds = _kinds(tp)
     if isinstance(v, dict):
         cls = next((k for k in kinds if is_dataclass(k)), None)
-        return from_plain(cls, v) if cls else {k: _rebuild(Any, x) for k, x in v.items()}
+        if cls is None: return {k: _rebuild(Any, x) for k, x in v.items()}
+        return cls.from_dict(v) if hasattr(cls, 'from_dict') else from_plain(cls, v)   # a base class picks its subclass
     if isinstance(v, list): return v if list in kinds else tuple(_rebuild(Any, x) for x in v)
     return v
 
@@ -182,9 +184,64 @@ def from_plain(cls, d: dict):
 
 # %% ../nbs/00_core.ipynb #d6f7e430
 def closest_names(word, choices) -> str:
-    "'did you mean ...? ' for the (up to three) `choices` closest to `word`, or ''."
-    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
+    "'did you mean ...? ' for the (up to three) `choices` closest to `word`, or ''; a dict maps each spelling to the name to suggest."
+    names = {str(c): (choices[c] if isinstance(choices, dict) else c) for c in choices}
+    near = dict.fromkeys(names[n] for n in difflib.get_close_matches(str(word), list(names), n=3, cutoff=0.5))
     return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
+
+# %% ../nbs/00_core.ipynb #d78b43bb
+def check_choice(name, value, choices):
+    "`value`, if it is one of `choices`; else an error naming `name`, the closest choices and all of them."
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid: {closest_names(value, choices)}choose one of {sorted(choices)}")
+    return value
+
+def _parse_list(name, value):
+    "A tuple from a list, or from the string a notebook parameter gives: '[3, 4]', '(3, 4)', '3,4' or '3 4'."
+    if isinstance(value, str):
+        text = value.strip()
+        try: value = ast.literal_eval(text) if text[:1] in '[(' else [ast.literal_eval(t) for t in text.replace(',', ' ').split()]
+        except (ValueError, SyntaxError):
+            raise ValueError(f"{name}={value!r}: give a list such as [3, 4] (or the text '3,4')") from None
+    if isinstance(value, (int, float)): value = [value]
+    if not isinstance(value, (list, tuple)): raise ValueError(f"{name}={value!r}: give a list such as [3, 4]")
+    return tuple(value)
+
+def coerce_param(name, value, annotation: str):
+    "`value` as the type a field's annotation names (`'int'`, `'tuple | None'`, ...): papermill may give strings."
+    if value is None: return None
+    kind = annotation.replace(' ', '').split('|')[0]
+    if kind == 'tuple': return _parse_list(name, value)
+    if kind == 'dict':
+        if isinstance(value, str):
+            try: value = ast.literal_eval(value)
+            except (ValueError, SyntaxError): raise ValueError(f"{name}={value!r}: give a dict such as {{'flip_p': 0.0}}") from None
+        if not isinstance(value, dict): raise ValueError(f"{name}={value!r}: give a dict such as {{'flip_p': 0.0}}")
+        return value
+    if kind == 'bool':
+        if isinstance(value, str) and value.lower() in ('true', 'false'): return value.lower() == 'true'
+        if not isinstance(value, bool): raise ValueError(f"{name}={value!r}: give True or False")
+        return value
+    if kind in ('int', 'float'):
+        try: num = float(value) if isinstance(value, str) else value
+        except ValueError: raise ValueError(f"{name}={value!r}: give a number") from None
+        if isinstance(num, bool) or not isinstance(num, (int, float)): raise ValueError(f"{name}={value!r}: give a number")
+        if kind == 'int':
+            if num != int(num): raise ValueError(f"{name}={value!r}: give a whole number")
+            return int(num)
+        return float(num)
+    return value
+
+def check_size(name: str, value) -> None:
+    "A bottleneck width or rank: a whole number >= 1."
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1: raise ValueError(f"{name}={value!r}: must be a whole number >= 1")
+
+def check_range(name: str, value, low: float = 0.0, high: float | None = None, low_ok: bool = False) -> None:
+    "A number in `(low, high)` (`low` itself allowed with `low_ok`): a strength, a dropout rate."
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (value == low and not low_ok) or (high is not None and value >= high):
+        where = f"in [{low:g}, {high:g})" if high is not None else (f">= {low:g}" if low_ok else f"> {low:g}")
+        raise ValueError(f"{name}={value!r}: must be {where}")
 
 # %% ../nbs/00_core.ipynb #7405f392
 def cache_dir() -> Path:

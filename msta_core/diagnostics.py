@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .synthetic import SHAPES, COLOURS, MOTIONS, TWINS
+from .peft import METHODS
+import msta_core.presets                          # the built-in methods, registered
 
 # %% auto #0
-__all__ = ['FIT_METHODS', 'class_factors', 'factor_accuracy', 'run_diagnostics', 'collect_diagnostics', 'mean_std_table',
+__all__ = ['class_factors', 'factor_accuracy', 'run_diagnostics', 'collect_diagnostics', 'mean_std_table', 'method_roles',
            'soundness_checks']
 
 # %% ../nbs/16a_diagnostics.ipynb #d1800004
@@ -80,24 +82,29 @@ def mean_std_table(runs: pd.DataFrame, by: list[str], columns: list[str], digits
     return runs.groupby(by, sort=False, dropna=False)[cols].agg(cell).reset_index()
 
 # %% ../nbs/16a_diagnostics.ipynb #d1800015
-FIT_METHODS = ('msta+consistency', 'msta', 'lora', 'adaptformer', 'st-adapter', 'm2clip', 'full')
+def method_roles() -> dict[str, list[str]]:
+    "Which registered methods each check reads: the ceiling (trains every weight), the frozen backbone, those that should fit."
+    return {'ceiling': [n for n, m in METHODS.items() if m.module.changes_backbone],
+            'frozen': [n for n, m in METHODS.items() if not m.module.trains],
+            'fit': [n for n, m in METHODS.items() if m.fits_shots]}
 
 def soundness_checks(runs: pd.DataFrame, chance: float = 2.5, ceiling: pd.DataFrame | None = None) -> list[tuple[str, bool | None, str]]:
     """(check, passed or None when its runs are missing, measured figures) for the soundness conditions (1), (2), (3a), (3b).
     `ceiling`: supervised full fine-tuning runs with a longer schedule than the preset's; when given, they decide (1)."""
-    def mean_of(protocol, method, col, table=runs):
-        x = table[(table.protocol == protocol) & (table.method == method)]
+    roles = method_roles()
+    def mean_of(protocol, methods, col, table=runs):
+        x = table[(table.protocol == protocol) & table.method.isin([methods] if isinstance(methods, str) else methods)]
         if 'backbone' in x: x = x[x.backbone.fillna('b16') == 'b16']      # the default backbone's runs only
         return (x[col].mean(), len(x)) if col in x and len(x) and x[col].notna().any() else (None, 0)
     out = []
-    full, n = mean_of('supervised', 'full', 'top1', runs if ceiling is None or ceiling.empty else ceiling)
+    full, n = mean_of('supervised', roles['ceiling'], 'top1', runs if ceiling is None or ceiling.empty else ceiling)
     out.append(('(1) supervised full fine-tuning >= 90% top-1', None if full is None else bool(full >= 90),
                 f"{full:.1f}% over {n} runs" if full is not None else 'no supervised full run'))
-    zs, n = mean_of('fewshot', 'zero-shot', 'top1')
+    zs, n = mean_of('fewshot', roles['frozen'], 'top1')
     ceiling = full if full is not None else 100.0
     out.append((f'(2) zero-shot far above chance ({chance:.1f}%) and far below the ceiling', None if zs is None else
                 bool(zs >= 3 * chance and zs <= ceiling - 20), f"{zs:.1f}% over {n} runs (ceiling {ceiling:.1f}%)" if zs is not None else 'no zero-shot run'))
-    fits = {m: mean_of('fewshot', m, 'train_top1')[0] for m in FIT_METHODS}
+    fits = {m: mean_of('fewshot', m, 'train_top1')[0] for m in roles['fit']}
     have = {m: v for m, v in fits.items() if v is not None}
     figures = ', '.join(f"{m} {v:.1f}%" for m, v in have.items()) or 'no few-shot runs'
     out.append(('(3a) the few shots can be fitted: some method reaches >= 90% train top-1', None if not have else

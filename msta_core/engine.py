@@ -16,10 +16,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .core import atomic_torch_save, atomic_write_json, to_plain, tune_cpu_malloc
+from .core import atomic_torch_save, atomic_write_json, to_plain, tune_cpu_malloc, check_range, check_size
 from .loader import EpochSampler, check_skipped, mix_seed, split_batch
 from .distributed import Dist, setup_distributed
-from .run_folder import (trainable_parameters, trainable_state_dict, save_checkpoint, load_checkpoint,
+from .run_folder import (named_trainable_parameters, trainable_state_dict, save_checkpoint, load_checkpoint,
                                   environment_info, write_metrics, check_resume)
 
 # %% auto #0
@@ -57,6 +57,13 @@ class TrainConfig:
     tf32: bool | None = None          # CUDA: True allows TF32 matmuls and convolutions, False forbids them, None: as set
 
     def __post_init__(self):
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs}: train for at least 1 epoch (method 'frozen' evaluates without training)")
+        check_range('lr', self.lr); check_range('lr_min_ratio', self.lr_min_ratio, low_ok=True)
+        check_range('warmup_epochs', self.warmup_epochs, low_ok=True); check_range('weight_decay', self.weight_decay, low_ok=True)
+        check_size('batch_size', self.batch_size); check_size('micro_batch', self.micro_batch)
+        for k in ('num_workers', 'eval_every', 'save_every', 'seed'):
+            if not isinstance(getattr(self, k), int) or getattr(self, k) < 0: raise ValueError(f"{k}={getattr(self, k)}: must be >= 0")
         if self.report not in REPORTS:
             raise ValueError(f"report={self.report!r}: use 'final' (the last epoch's result) or 'paper' (also the best "
                              f"epoch chosen on the test set, as the authors reported it, labelled as such)")
@@ -99,7 +106,7 @@ def epoch_steps(samples: int, cfg: TrainConfig, world_size: int = 1) -> int:
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; no weight decay on 1-D tensors; a parameter's `lr_scale` (default 1) scales its lr.
     On CPU and CUDA the fused kernel updates all tensors at once (the same update, several times faster than a loop)."""
-    params = trainable_parameters(model)
+    params = named_trainable_parameters(model)
     if not params: raise ValueError("the model has no trainable parameters: apply a PEFT method (or method='full') first")
     groups = {(True, 1.0): [], (False, 1.0): []}                   # (decay, lr_scale) → parameters; these two always first
     for n, p in params: groups.setdefault((p.ndim >= 2, float(getattr(p, 'lr_scale', 1.0))), []).append(p)
@@ -226,7 +233,7 @@ def train_step(t: Training, batches, tally: dict, *, step: int, where: str) -> f
     for j, batch in enumerate(micro):
         accumulate(t, batch, tally, parts=len(micro), sync=j == len(micro) - 1, where=where)
     if t.scaler: t.scaler.unscale_(t.opt)
-    if t.cfg.grad_clip: torch.nn.utils.clip_grad_norm_([p for _, p in trainable_parameters(t.model)], t.cfg.grad_clip)
+    if t.cfg.grad_clip: torch.nn.utils.clip_grad_norm_([p for _, p in named_trainable_parameters(t.model)], t.cfg.grad_clip)
     if t.scaler:
         t.scaler.step(t.opt)
         t.scaler.update()

@@ -4,100 +4,32 @@
 
 # %% ../nbs/16_experiment.ipynb #555902e3
 from __future__ import annotations
-import json, os, subprocess, sys, time
-from dataclasses import replace, asdict
+import json, subprocess, sys, time
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.distributed as dist
 
-from .core import atomic_write_json, seed_everything, cache_dir
-from .weights import load_viclip
-from .clip import load_clip, viclip_as_frame_clip
+from .core import atomic_write_json, seed_everything
 from .datasets import VideoSplit
-from .descriptions import load_author_pair, template_descriptions
-from .adapters import apply_peft, save_peft
+from .descriptions import load_author_pair
+from .peft import METHODS, apply_peft, save_peft
 from .loader import VideoDataset
 from .augment import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
-from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
+from .run_folder import check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
 from .engine import fit, BEST_RULE
-from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
-from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_views
+from .evaluate import evaluate_dataset, harmonic_mean, best_epoch
+from .sources import DATASETS
+from .presets import ExperimentConfig
 
 # %% auto #0
-__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'build_classifier',
-           'evaluate_splits', 'headline', 'augment_on_device', 'run_experiment', 'paper_rule_report', 'launch', 'main']
-
-# %% ../nbs/16_experiment.ipynb #347e659a
-def _splits_dir(cfg: ExperimentConfig) -> Path:
-    p = cfg.splits_dir or os.environ.get('MSTA_SPLITS')
-    if not p: raise ValueError("set splits_dir (or $MSTA_SPLITS) to the ViFi-CLIP labels/splits folder "
-                               "(python data_prep/fetch_splits.py downloads it)")
-    return Path(p)
-
-def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, dict[str, VideoSplit], str, Path | None]:
-    "(train split, {eval name: split}, description stem, description folder) for `cfg`."
-    if cfg.dataset == 'synthetic':
-        w = world
-        desc_dir = w.root / 'descriptions'
-        if bad := set(cfg.eval_datasets) - {'val'}:
-            raise ValueError(f"eval_datasets={cfg.eval_datasets}: the synthetic world's only extra evaluation is 'val' "
-                             f"(the validation videos of the actions dataset), not {sorted(bad)}")
-        val = {'val': w.split('actions_val')} if 'val' in cfg.eval_datasets and cfg.protocol != 'base2novel' else {}
-        if cfg.protocol == 'fewshot':     # `split` picks one of three few-shot samples
-            train = w.split(f'actions_{cfg.shots}shot' + (f'_s{cfg.split}' if cfg.split > 1 else ''))
-            return train, {'test': w.split('actions_test'), **val}, 'synth_actions', desc_dir
-        if cfg.protocol == 'base2novel':
-            return (w.split(f'fs_base_s{cfg.split}'), {'base': w.split('base_val'), 'novel': w.split('novel_val')},
-                    'synth_actions_base', desc_dir)
-        if cfg.protocol == 'zeroshot':    # train on actions (K-400's role), evaluate other class names (K-600, UCF, HMDB)
-            return (w.split('actions_train'), {'zs_all': w.split('zeroshot'), 'colours': w.split('colours'), **val},
-                    'synth_actions', desc_dir)
-        return w.split('actions_train'), {'test': w.split('actions_test'), **val}, 'synth_actions', desc_dir
-    if not cfg.data_root: raise ValueError(f"dataset={cfg.dataset!r} needs data_root: the folder its split files' paths are relative to")
-    sd, spec, root = _splits_dir(cfg), DATASETS[cfg.dataset], Path(cfg.data_root)
-    desc_dir = Path(cfg.descriptions_dir or os.environ.get('MSTA_DESCRIPTIONS', sd / 'descriptions'))
-    load = lambda split, labels: VideoSplit.load(root, sd / split, sd / labels)
-    if cfg.protocol == 'fewshot':
-        return load(spec.fewshot_train.format(shots=cfg.shots), spec.labels), {'test': load(spec.test[cfg.split - 1] if len(spec.test) > 1 else spec.test[0], spec.labels)}, spec.descriptions, desc_dir
-    if cfg.protocol == 'base2novel':
-        base_l, novel_l = base_novel_labels(spec)
-        return (load(spec.b2n_train.format(split=cfg.split), base_l),
-                {'base': load(spec.b2n_base_val, base_l), 'novel': load(spec.b2n_novel_val, novel_l)},
-                spec.descriptions + '_base', desc_dir)
-    if cfg.protocol == 'supervised':
-        return load(spec.supervised_train, spec.labels), {'test': load(spec.test[0], spec.labels)}, spec.descriptions, desc_dir
-    # zero-shot: train on cfg.dataset (K400), evaluate every split of every target
-    evals = {}
-    for name in cfg.eval_datasets:
-        t = DATASETS[name]
-        for i, split in enumerate(t.test, 1):
-            labels = t.labels.format(split=i)
-            evals[f'{name}_s{i}'] = VideoSplit.load(Path(os.environ.get(f'MSTA_ROOT_{name.upper()}', root.parent / name)), sd / split, sd / labels)
-    return load(spec.supervised_train, spec.labels), evals, spec.descriptions, desc_dir
+__all__ = ['once_per_node', 'check_out_dir', 'build_classifier', 'evaluate_splits', 'headline', 'augment_on_device',
+           'run_experiment', 'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #1422778d
-def synthetic_world(root=None, seed: int = 0):
-    "The synthetic world at `root` (as it was generated there), or the default one in the cache (made on first use)."
-    from msta_core.world import generate_world, load_world
-    return generate_world(cache_dir() / 'synthetic_world', seed=seed, progress=True) if root is None else load_world(root)
-
-def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):
-    "The backbone of `cfg`: an official checkpoint, or the cached tiny model pre-trained on the synthetic world."
-    frame_level = cfg.backbone.startswith('clip-')
-    if cfg.dataset != 'synthetic':
-        if not cfg.checkpoint:
-            raise ValueError(f"dataset={cfg.dataset!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.pt)" if frame_level
-                             else "a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)"))
-        if frame_level: return load_clip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
-        return load_viclip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
-    from msta_core.pretrain import ensure_pretrained, load_tiny
-    tiny = load_tiny(cfg.checkpoint or ensure_pretrained(world, progress=progress))
-    return viclip_as_frame_clip(tiny) if frame_level else tiny
-
 def once_per_node(d: Dist, make: Callable):
     "`make()` (idempotent: builds what is missing, else reads it) on rank 0, then on each other node's first process, then everywhere."
     if d.enabled:
@@ -120,10 +52,10 @@ def check_out_dir(cfg: ExperimentConfig) -> None:
 
 # %% ../nbs/16_experiment.ipynb #58e2e960
 def _views(cfg: ExperimentConfig) -> tuple[int, int]:
-    return tuple(cfg.views) if cfg.views else default_views(cfg.protocol, cfg.dataset)
+    return tuple(cfg.views) if cfg.views else DATASETS[cfg.dataset].views(cfg.protocol)
 
 def build_classifier(cfg: ExperimentConfig, model, class_names: list[str], desc_stem: str, desc_dir) -> torch.nn.Module:
-    "The model a run trains: the consistency targets (Eq. 14) from the frozen towers, then the PEFT method, then its classifier."
+    "The model a run trains: the consistency targets (Eq. 14) from the frozen towers, then the method, then its objective."
     targets = None
     if cfg.consistency:                                                # Eq. 14: frozen branch, before any update
         try: desc = load_author_pair(desc_dir, desc_stem, cfg.n_descriptions, class_names)
@@ -133,9 +65,8 @@ def build_classifier(cfg: ExperimentConfig, model, class_names: list[str], desc_
         if len(desc) != len(class_names): raise ValueError(f"{len(desc)} described classes for {len(class_names)} training classes ({desc_stem})")
         targets = description_targets(model, desc)
     apply_peft(model, cfg.peft)
-    if cfg.peft.method == 'm2clip':                                   # M2-CLIP's own heads and objective (06b_m2clip)
-        from msta_core.m2clip import M2CLIPClassifier
-        return M2CLIPClassifier(model, class_names, cfg.template, cfg.tau)
+    if own := METHODS[cfg.method].classifier:                         # a method with its own objective (M2-CLIP)
+        return own(model, class_names, cfg.template, cfg.tau)
     return VideoTextClassifier(model, class_names, cfg.template, cfg.tau, cfg.lambda_cons if cfg.consistency else 0.0, targets)
 
 # %% ../nbs/16_experiment.ipynb #2ed77014
@@ -192,22 +123,18 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
     check_out_dir(cfg)                                                # before anything is written
     d = d or setup_distributed()
-    out = Path(cfg.out_dir)
-    world = None
-    if cfg.dataset == 'synthetic':                                    # built once per node (see once_per_node)
-        world = once_per_node(d, lambda: synthetic_world(cfg.data_root))
-        if not cfg.checkpoint:
-            from msta_core.pretrain import ensure_pretrained
-            once_per_node(d, lambda: ensure_pretrained(world, progress=progress and d.is_main))
+    out, source = Path(cfg.out_dir), DATASETS[cfg.dataset]
+    once_per_node(d, lambda: source.prepare(cfg, progress=progress and d.is_main))   # e.g. the synthetic world and its model
     if d.is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / 'config.json', json.loads(cfg.to_json()))
     t0 = time.time()
     seed_everything(cfg.train.seed)
-    model = load_backbone(cfg, world, progress)
-    train_split, evals, desc_stem, desc_dir = resolve_data(cfg, world)
-    clf = build_classifier(cfg, model, train_split.class_names, desc_stem, desc_dir).to(d.device)
-    views, main_eval = _views(cfg), 'test' if 'test' in evals else next(iter(evals))
+    model = source.backbone(cfg, progress)
+    data = source.resolve(cfg)
+    clf = build_classifier(cfg, model, data.train.class_names, data.descriptions, data.descriptions_dir).to(d.device)
+    evals, views = data.evals, _views(cfg)
+    main_eval = 'test' if 'test' in evals else next(iter(evals))
 
     def evaluate(predict, split, desc):                               # every evaluation of the run: the same views and bound
         return evaluate_dataset(predict, VideoDataset.for_model(split, model.config, views=views), batch_size=cfg.train.micro_batch,
@@ -217,16 +144,16 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
         r = evaluate(clf.predictor(evals[main_eval].class_names), evals[main_eval], f'eval {main_eval}')
         return {'top1': r['top1'], 'top5': r['top5']}
 
-    history = []
-    if cfg.peft.method != 'zero-shot':
-        train_ds = VideoDataset.for_model(train_split, model.config, mode='train', augment=cfg.augment, augment_on=cfg.augment_on,
+    history, trains = [], any(p.requires_grad for p in clf.parameters())   # the frozen backbone: nothing to train
+    if trains:
+        train_ds = VideoDataset.for_model(data.train, model.config, mode='train', augment=cfg.augment, augment_on=cfg.augment_on,
                                           cache_frames=cfg.train.cache_frames)
         history = fit(clf, train_ds, cfg.train, out, evaluate=each_epoch if (cfg.train.eval_every or cfg.train.report == 'paper') else None,
                       config_to_save=cfg, d=d, progress=progress, on_device=augment_on_device(cfg, model, d.device))
     clf.eval()
-    fit_check = {'train': train_split} if cfg.dataset == 'synthetic' and len(train_split) <= 1000 else {}
-    results, predictions = evaluate_splits(clf, {**evals, **fit_check}, evaluate, train_split.class_names,
-                                           world.heldout if world else None)
+    fit_check = {'train': data.train} if source.check_fit and len(data.train) <= 1000 else {}
+    results, predictions = evaluate_splits(clf, {**evals, **fit_check}, evaluate, data.train.class_names)
+    source.finish(cfg, results, predictions)                          # e.g. the compositions' seen and held-out parts
     report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
               'summary': headline(cfg, results, main_eval), 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
@@ -237,7 +164,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     if d.is_main:
         atomic_write_json(out / 'predictions.json', predictions)
         atomic_write_json(out / 'results.json', report)
-        if cfg.peft.method not in ('zero-shot',): save_peft(model, out / 'adapters.pt')
+        if trains: save_peft(model, out / 'adapters.pt')
     return report
 
 # %% ../nbs/16_experiment.ipynb #22d397f1

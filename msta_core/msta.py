@@ -11,10 +11,15 @@ from torch import nn
 
 from .viclip import ViCLIPConfig
 from .clip import frames_to_video, video_to_frames
-from .adapters import PeftMethod, PeftConfig, _check_blocks, _tower_blocks
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .peft import (PeftModule, PeftConfig, check_blocks, check_size, check_range, tower_blocks,
+                            register_method, register_preset)
 
 # %% auto #0
-__all__ = ['GradScale', 'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer', 'MSTA']
+__all__ = ['GradScale', 'scale_grad', 'tokens_to_video', 'video_to_tokens', 'conv_tokens', 'kaiming_init_', 'MSTALayer',
+           'MSTAConfig', 'MSTA']
 
 # %% ../nbs/06_msta.ipynb #3d9e2cd8
 class GradScale(torch.autograd.Function):
@@ -114,12 +119,40 @@ class MSTALayer(nn.Module):
     def video_block(self, block, x, grid): return self.parallel(block, x, lambda h: self.video_branch(h, grid))
     def text_block(self, block, x, grid=None): return self.parallel(block, x, self.text_branch)
 
+# %% ../nbs/06_msta.ipynb #32e778ff
+@dataclass
+class MSTAConfig(PeftConfig):
+    "MSTA's options; the defaults are the authors' runs (the table above says where each comes from)."
+    family: str = field(default='msta', init=False)
+    blocks: tuple | None = (8, 12)     # the logs' ADAPTER_START 8 / ADAPTER_END 12
+    dims: int = 128                    # bottleneck width d
+    alpha: float = 0.005               # α: the weight of the branch (Eq. 7-10); 0 is the pre-trained model
+    dropout: float = 0.1               # after the adapter layer, before the up-projections
+    shared: bool = True                # the adapter layer shared by video and text (False: Table 6(a) "w/o shared")
+    temporal: str = 'residual'         # 'residual': up_s(z) + conv(up_s(z)); 'sequential': conv(up_s(z)); 'none'
+    temporal_kernel: int = 3           # frames the temporal up-projection sees
+    temporal_conv: str = 'depthwise'   # 'depthwise': Conv3d(D→D, groups=D) on up_s(z); 'grouped': Conv3d(d→D, groups=d) on z
+    grad_scale: bool = True            # MMA: gradients into the adapter ×1/α (its parameters learn as if α = 1)
+    branch_scale: ClassVar[str] = 'alpha'
+    synonyms: ClassVar[dict] = {'scale': 'alpha', 'rank': 'dims'}   # the baselines' names for the same ideas
+
+    def check(self):
+        check_size('dims', self.dims); check_range('alpha', self.alpha, low_ok=True)
+        check_range('dropout', self.dropout, 0, 1, low_ok=True)
+        if self.temporal not in ('residual', 'sequential', 'none'):
+            raise ValueError(f"temporal={self.temporal!r}: use 'residual', 'sequential' or 'none'")
+        if self.temporal_conv not in ('depthwise', 'grouped'):
+            raise ValueError(f"temporal_conv={self.temporal_conv!r}: use 'depthwise' (on the up-projected channels) "
+                             f"or 'grouped' (from the bottleneck)")
+        if not isinstance(self.temporal_kernel, int) or self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel={self.temporal_kernel}: use an odd number of frames (3, 5, ...)")
+
 # %% ../nbs/06_msta.ipynb #36f8cf0b
-class MSTA(PeftMethod):
+class MSTA(PeftModule):
     "MSTA in blocks k..L of both encoders: one `MSTALayer` per block, keyed by its 1-based index."
-    def __init__(self, mc: ViCLIPConfig, cfg: PeftConfig):
+    def __init__(self, mc: ViCLIPConfig, cfg: MSTAConfig):
         super().__init__(cfg)
-        _check_blocks(cfg, mc)
+        check_blocks(cfg, mc)
         self.layers = nn.ModuleDict()
         for l in cfg.adapted_blocks(max(mc.vision_layers, mc.text_layers)):
             video, text = 'video' in cfg.towers and l <= mc.vision_layers, 'text' in cfg.towers and l <= mc.text_layers
@@ -130,7 +163,25 @@ class MSTA(PeftMethod):
     def slots(self, model):
         out = []
         for l, layer in self.layers.items():
-            if layer.video_down is not None: out.append((_tower_blocks(model, 'video')[int(l) - 1], layer.video_block))
-            if layer.text_down is not None: out.append((_tower_blocks(model, 'text')[int(l) - 1], layer.text_block))
+            if layer.video_down is not None: out.append((tower_blocks(model, 'video')[int(l) - 1], layer.video_block))
+            if layer.text_down is not None: out.append((tower_blocks(model, 'text')[int(l) - 1], layer.text_block))
         return out
 
+
+# %% ../nbs/06_msta.ipynb #cc824fc7
+_K400 = {('zeroshot', 'k400'): dict(dims=128, alpha=0.001, blocks=(1, 12)),      # Table 1's K-400 row (no logs)
+         ('supervised', 'k400'): dict(dims=256, alpha=0.005, blocks=(1, 12))}    # Table 5's 8.7M design
+_SHARED = dict(synthetic=dict(dims=32, blocks=(1, 4), alpha=0.1), synthetic_lr=5e-3,   # the sweep's choice (15a_presets)
+                  paper_options=_K400)
+register_method('msta+consistency', MSTAConfig, MSTA, label='MSTA + consistency', consistency=True, fits_shots=True,
+                about="the paper's method: MSTA (Eq. 7-13) trained with the consistency constraint", **_SHARED)
+register_method('msta', MSTAConfig, MSTA, label='MSTA', fits_shots=True, about="MSTA without the consistency constraint", **_SHARED)
+register_method('msta-only-video', MSTAConfig, MSTA, label='MSTA only video (Table 6a)', aliases=('msta_only_video',),
+                options=dict(towers=('video',)), consistency=True, about="Table 6(a): MSTA in the video encoder only", **_SHARED)
+register_method('msta-only-text', MSTAConfig, MSTA, label='MSTA only text (Table 6a)', aliases=('msta_only_text',),
+                options=dict(towers=('text',)), consistency=True, about="Table 6(a): MSTA in the text encoder only", **_SHARED)
+register_method('msta-no-shared', MSTAConfig, MSTA, label='MSTA w/o shared (Table 6a)', aliases=('msta_no_shared',),
+                options=dict(shared=False), consistency=True, about="Table 6(a): MSTA without the shared adapter layer", **_SHARED)
+register_preset('msta-table1-b2n', MSTAConfig(dims=256, alpha=0.005, blocks=(1, 12)))   # Table 1, base-to-novel
+register_preset('msta-table5', MSTAConfig(**_K400['supervised', 'k400']))               # Table 5 (K-400 supervised): 8.7M
+register_preset('msta-k400', MSTAConfig(**_K400['zeroshot', 'k400']))                   # Table 1, K-400 zero-/few-shot

@@ -7,18 +7,21 @@ from __future__ import annotations
 import json, re
 from pathlib import Path
 import pandas as pd
+from .core import to_plain
+from .peft import ALIASES
 
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
-           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'read_author_log', 'author_log_table', 'collect_runs', 'with_backbone',
-           'summarise', 'synthetic_tables', 'author_rule_table', 'beside_paper', 'results_inputs']
+           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'README_COLUMNS', 'read_author_log', 'author_log_table', 'collect_runs',
+           'with_backbone', 'summarise', 'synthetic_tables', 'author_rule_table', 'beside_paper', 'readme_table',
+           'beside_readme', 'results_inputs']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
-PAPER_METHODS = {'Zero-ViCLIP': 'zero-shot', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
+PAPER_METHODS = {'Zero-ViCLIP': 'frozen', '+ AdaptFormer': 'adaptformer', '+ LoRA': 'lora', '+ MSTA': 'msta',
                  '+ MSTA + consistency': 'msta+consistency'}
 # Table 2, base-to-novel: (base, novel, HM) per dataset
 PAPER_B2N = {
-    'zero-shot':        {'k400': (68.7, 63.4, 65.9), 'hmdb51': (62.5, 48.9, 54.9), 'ucf101': (81.7, 69.8, 75.3), 'ssv2': (9.3, 8.9, 9.1)},
+    'frozen':           {'k400': (68.7, 63.4, 65.9), 'hmdb51': (62.5, 48.9, 54.9), 'ucf101': (81.7, 69.8, 75.3), 'ssv2': (9.3, 8.9, 9.1)},
     'adaptformer':      {'k400': (77.7, 65.6, 71.1), 'hmdb51': (77.5, 54.9, 64.3), 'ucf101': (94.9, 72.7, 82.3), 'ssv2': (20.4, 14.6, 17.0)},
     'lora':             {'k400': (77.6, 65.3, 70.9), 'hmdb51': (77.2, 54.6, 64.0), 'ucf101': (95.1, 72.3, 82.1), 'ssv2': (19.5, 13.6, 16.0)},
     'msta':             {'k400': (78.2, 66.2, 71.7), 'hmdb51': (77.2, 57.5, 65.9), 'ucf101': (95.6, 72.8, 82.7), 'ssv2': (21.9, 16.3, 18.7)},
@@ -26,7 +29,7 @@ PAPER_B2N = {
 }
 # Table 3, few-shot top-1 at K = 2, 4, 8, 16
 PAPER_FEWSHOT = {
-    'zero-shot':        {'hmdb51': (47.8,) * 4, 'ucf101': (71.0,) * 4, 'ssv2': (5.1,) * 4},
+    'frozen':           {'hmdb51': (47.8,) * 4, 'ucf101': (71.0,) * 4, 'ssv2': (5.1,) * 4},
     'adaptformer':      {'hmdb51': (60.0, 61.8, 66.6, 70.1), 'ucf101': (84.8, 88.7, 91.7, 93.3), 'ssv2': (8.5, 10.1, 11.5, 15.2)},
     'lora':             {'hmdb51': (59.4, 61.4, 66.5, 69.4), 'ucf101': (83.5, 88.3, 90.9, 92.7), 'ssv2': (8.4, 9.5, 11.1, 14.9)},
     'msta':             {'hmdb51': (60.1, 62.2, 66.8, 69.9), 'ucf101': (85.1, 89.0, 92.3, 93.5), 'ssv2': (9.0, 10.1, 12.7, 16.6)},
@@ -34,7 +37,7 @@ PAPER_FEWSHOT = {
 }
 # Table 4, zero-shot (mean, std over 3 splits) after training on K400
 PAPER_ZEROSHOT = {
-    'zero-shot':        {'hmdb51': (39.8, 0.9), 'ucf101': (62.6, 0.5), 'k600': (59.2, 0.4)},
+    'frozen':           {'hmdb51': (39.8, 0.9), 'ucf101': (62.6, 0.5), 'k600': (59.2, 0.4)},
     'adaptformer':      {'hmdb51': (54.1, 0.9), 'ucf101': (77.2, 0.6), 'k600': (72.8, 0.8)},
     'lora':             {'hmdb51': (54.2, 0.5), 'ucf101': (77.3, 0.8), 'k600': (73.8, 0.7)},
     'msta':             {'hmdb51': (55.3, 0.7), 'ucf101': (77.8, 0.9), 'k600': (74.1, 0.7)},
@@ -91,7 +94,7 @@ def collect_runs(root) -> pd.DataFrame:
     rows = []
     for f in sorted(Path(root).rglob('results.json')):
         r = json.loads(f.read_text())
-        row = {'run': str(f.parent), 'protocol': r['protocol'], 'dataset': r['dataset'], 'method': r['method'],
+        row = {'run': str(f.parent), 'protocol': r['protocol'], 'dataset': r['dataset'], 'method': ALIASES.get(r['method'], r['method']),
                'backbone': r.get('backbone', 'b16'), 'shots': r.get('shots'), 'split': r.get('split'), 'trainable_params': r.get('trainable_params'),
                'seconds': r.get('seconds')}
         s = r['summary']
@@ -131,7 +134,7 @@ SYNTHETIC_COLUMNS = {   # protocol → result columns, then diagnostic columns (
 def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.DataFrame]:
     "One table per protocol of the runs under `root`: per method, `mean ± std (n)` of results and diagnostics."
     from msta_core.diagnostics import collect_diagnostics, mean_std_table
-    from msta_core.adapters import METHODS
+    from msta_core.peft import METHODS
     runs = collect_runs(root)
     if runs.empty: return {}
     runs['method'] = with_backbone(runs)
@@ -197,6 +200,51 @@ def beside_paper(runs: pd.DataFrame, logs: pd.DataFrame | None = None) -> dict[s
             if m == LOG_METHOD: row.update(log_row('base2novel', ds, 16))
             rows.append(row)
         out['base2novel'] = pd.DataFrame(rows).set_index(['dataset', 'method']).round(2)
+    return out
+
+# %% ../nbs/17_results.ipynb #10f4974d
+README_COLUMNS = {   # (protocol, summary key) -> the README table's column; few-shot: the K = 2 column only
+    ('fewshot', 'top1'): 'few-shot K=2', ('base2novel', 'base'): 'base', ('base2novel', 'novel'): 'novel',
+    ('base2novel', 'hm'): 'HM', ('zeroshot', 'top1'): 'zero-shot: compositions', ('zeroshot', 'colours'): 'zero-shot: colours',
+    ('supervised', 'top1'): 'supervised'}
+_CELL = re.compile(r'([\d.]+)(?: ± ([\d.]+))? \((\d+)\)')
+
+def readme_table(text: str) -> pd.DataFrame:
+    "The README's synthetic-world table: one row per method label, each cell `(mean, std, runs)` or None."
+    lines = text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith('| method |') and 'few-shot K=2' in l), None)
+    if start is None: raise ValueError("the README holds no table of the synthetic world (a header '| method | ... few-shot K=2 ...')")
+    split = lambda l: [c.strip() for c in l.strip().strip('|').split('|')]
+    header, rows = split(lines[start]), {}
+    for l in lines[start + 2:]:
+        if not l.startswith('|'): break
+        cells = split(l)
+        rows[cells[0]] = [(float(m.group(1)), float(m.group(2) or 0), int(m.group(3))) if (m := _CELL.fullmatch(c)) else None
+                          for c in cells[1:]]
+    return pd.DataFrame.from_dict(rows, orient='index', columns=header[1:])
+
+def beside_readme(cfg, summary: dict, readme_text: str) -> list[str]:
+    "Lines that put a finished run's summary beside the README table's mean ± std for the same cell (or say why not)."
+    from msta_core.peft import METHODS
+    from msta_core.presets import config_from_params
+    from msta_core.run_folder import config_changes
+    if cfg.dataset != 'synthetic': return [f"the README's table is the synthetic world's; this run is on {cfg.dataset}"]
+    table = config_from_params(protocol=cfg.protocol, method=cfg.method, shots=cfg.shots, split=cfg.split,
+                               backbone=cfg.backbone, data_root=cfg.data_root, checkpoint=cfg.checkpoint)
+    differ = config_changes(to_plain(table), cfg, ignore=('out_dir', 'seed', 'split', 'num_workers', 'cache_frames',
+                                                         'save_every', 'eval_every', 'max_bad_fraction'))
+    if differ: return ["this run's settings are not the table's (" + '; '.join(differ) + "): no reference"]
+    label = METHODS[cfg.method].label + (', frame-level' if cfg.backbone.startswith('clip-') else '')
+    t = readme_table(readme_text)
+    cols = {k: c for (p, k), c in README_COLUMNS.items() if p == cfg.protocol and not (p == 'fewshot' and cfg.shots != 2)}
+    if not cols: return [f"the README's table reports few-shot at K = 2 only; this run has K = {cfg.shots}"]
+    out = []
+    for key, col in cols.items():
+        ref = t.loc[label, col] if label in t.index and col in t else None
+        if ref is None: out.append(f"{col}: {summary[key]:.1f}; the README's table has no {label!r} run for it"); continue
+        m, s, n = ref
+        out.append(f"{col}: {summary[key]:.1f} — the README's table: {m:.1f} ± {s:.1f} over {n} run{'s' * (n > 1)} "
+                   f"({'within' if abs(summary[key] - m) <= max(2 * s, 3.0) else 'OUTSIDE'} the usual spread of seeds and CPUs)")
     return out
 
 # %% ../nbs/17_results.ipynb #0e2e0883

@@ -14,21 +14,21 @@ from .core import atomic_torch_save, atomic_write_text, to_plain
 from .weights import check_state_dict
 
 # %% auto #0
-__all__ = ['RESUME_IGNORED', 'trainable_parameters', 'trainable_state_dict', 'load_trainable_state_dict', 'save_checkpoint',
+__all__ = ['RESUME_IGNORED', 'named_trainable_parameters', 'trainable_state_dict', 'load_trainable_state_dict', 'save_checkpoint',
            'load_checkpoint', 'environment_info', 'write_metrics', 'config_changes', 'saved_config', 'check_resume']
 
 # %% ../nbs/11b_run_folder.ipynb #71fac252
-def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+def named_trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     "Named parameters with `requires_grad` (each tensor once)."
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     "The trainable parameters by name, detached on CPU."
-    return {n: p.detach().cpu().clone() for n, p in trainable_parameters(model)}
+    return {n: p.detach().cpu().clone() for n, p in named_trainable_parameters(model)}
 
 def load_trainable_state_dict(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
     "Load trainable parameters saved by `trainable_state_dict`; any mismatch is an error naming the keys."
-    own = dict(trainable_parameters(model))
+    own = dict(named_trainable_parameters(model))
     check_state_dict(own, sd, 'checkpoint', "the model's trainable parameters (same method and options?)")
     with torch.no_grad():
         for n, p in own.items(): p.copy_(sd[n])

@@ -144,6 +144,7 @@ def read_clip(path, indices: Indices, backend: str = 'auto', num_threads: int = 
     or 'torchcodec' (optional) ('decord' refuses MPEG-PS/ASF files, whose frames it gets wrong).
     `short_side`: the decoder scales frames whose shorter side is longer down to it (aspect kept).
     Unreadable videos raise `VideoReadError`; indices outside the video raise `ValueError`."""
+    if callable(indices): indices = functools.cache(indices)   # asked once per frame count: a fallback decoder reads the same frames
     frames = _decode(path, backend, lambda p: _decord_read(p, indices, num_threads, short_side),
                      lambda p: _pyav_read(p, indices, num_threads, short_side),
                      lambda p: _torchcodec_read(p, indices, num_threads, short_side))

@@ -1,11 +1,13 @@
-"Slower and cross-cutting checks of the methods and msta_core.adapters (the notebooks 06_msta, 06a_baselines and 06c_adapters have the fast ones)."
+"Slower and cross-cutting checks of the methods and msta_core.peft (the notebooks 05_peft, 06_msta and 06a_baselines have the fast ones)."
 import copy
 
 import pytest
 import torch
 
-from msta_core.adapters import (PEFT_PRESETS, PeftConfig, adapters_disabled, apply_peft, load_peft, merge_lora,
-                                peft_state_dict, remove_peft, save_peft)
+from msta_core.peft import (PEFT_PRESETS, PeftConfig, adapters_disabled, apply_peft, load_peft,
+                            peft_state_dict, remove_peft, save_peft)
+from msta_core.baselines import merge_lora
+import msta_core.presets                     # every built-in method registered
 from msta_core.tokenizer import tokenize
 from msta_core.viclip import ViCLIP, get_config
 
@@ -162,7 +164,7 @@ def test_l14_counts_pair_layers_by_index():
     Dv, Dt, d = 1024, 768, 64
     video, text, shared = (Dv * d + d) + (d * Dv + Dv), (Dt * d + d) + (d * Dt + Dt), d * d + d
     assert sum(p.numel() for p in m.parameters() if p.requires_grad) == 24 * (video + shared) + 12 * text
-    with pytest.raises(ValueError, match='only 24 blocks'), torch.device('meta'): apply_peft(ViCLIP('l14'), blocks=(1, 25))
+    with pytest.raises(ValueError, match='only 24 blocks'), torch.device('meta'): apply_peft(ViCLIP('l14'), 'msta', blocks=(1, 25))
 
 
 def test_every_preset_builds_on_b16():

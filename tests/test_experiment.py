@@ -88,7 +88,7 @@ def test_two_processes_match_one(tiny, tmp_path):
 
 
 @pytest.mark.parametrize('protocol,method', [('fewshot', 'lora'), ('base2novel', 'msta+consistency'),
-                                             ('zeroshot', 'zero-shot'), ('supervised', 'adaptformer')])
+                                             ('zeroshot', 'frozen'), ('supervised', 'adaptformer')])
 def test_train_notebook(tiny, tmp_path, protocol, method):
     import papermill as pm
     world, ckpt, _ = tiny
@@ -115,7 +115,7 @@ def test_results_notebook(tiny, tmp_path):
     "results.ipynb collects run folders into the paper's table layout beside the paper's and the authors' numbers."
     import papermill as pm
     world, ckpt, _ = tiny
-    for method in ('zero-shot', 'lora'):
+    for method in ('frozen', 'lora'):
         pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / f'{method}.ipynb'), kernel_name='python3',
                             progress_bar=False, cwd=str(ROOT / 'nbs'),
                             parameters=dict(protocol='base2novel', method=method, data_root=str(world.root), checkpoint=str(ckpt),
@@ -124,7 +124,7 @@ def test_results_notebook(tiny, tmp_path):
     pm.execute_notebook(str(ROOT / 'nbs/results.ipynb'), str(tmp_path / 'results.ipynb'), kernel_name='python3',
                         progress_bar=False, cwd=str(ROOT / 'nbs'), parameters=dict(runs_dir=str(tmp_path / 'runs')))
     md = (tmp_path / 'runs' / 'results.md').read_text()
-    assert 'zero-shot' in md and 'lora' in md and '| base2novel' in md
+    assert 'frozen' in md and 'lora' in md and '| base2novel' in md
 
 
 def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
@@ -149,8 +149,8 @@ def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
     # the same experiment in a moved folder, with other DataLoader workers, is no other experiment
     out.rename(tmp_path / 'moved')
     check_out_dir(replace(done, out_dir=str(tmp_path / 'moved'), train=replace(t, num_workers=3)))
-    # a finished run without training (zero-shot) is compared through its config.json
-    zs = synthetic_preset('fewshot', 'zero-shot', shots=2, data_root=str(tmp_path / 'world'), out_dir=str(tmp_path / 'zs'))
+    # a finished run without training (the frozen backbone) is compared through its config.json
+    zs = synthetic_preset('fewshot', 'frozen', shots=2, data_root=str(tmp_path / 'world'), out_dir=str(tmp_path / 'zs'))
     Path(zs.out_dir).mkdir(); (Path(zs.out_dir) / 'config.json').write_text(zs.to_json())
     (Path(zs.out_dir) / 'results.json').write_text('{}')
     with pytest.raises(ValueError, match=r"changed: template: "):
@@ -213,3 +213,56 @@ def test_an_old_parameter_name_fails_naming_the_new(tmp_path):
         pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'out.ipynb'), kernel_name='python3',
                             progress_bar=False, parameters=dict(layers='[3, 4]', out_dir=str(tmp_path / 'x')))
     assert not (tmp_path / 'x').exists()
+
+
+TOY_METHOD = """
+from dataclasses import dataclass, field
+import torch
+from torch import nn
+from msta_core.peft import PeftConfig, PeftModule, check_blocks, tower_blocks, register_method
+
+@dataclass
+class ShiftConfig(PeftConfig):
+    family: str = field(default='shift', init=False)
+    towers: tuple = ('video',)
+
+class Shift(PeftModule):
+    def __init__(self, mc, cfg):
+        super().__init__(cfg); check_blocks(cfg, mc)
+        self.video = nn.ParameterDict({str(l): nn.Parameter(torch.zeros(mc.vision_width)) for l in cfg.adapted_blocks(mc.vision_layers)})
+    def slots(self, model):
+        return [(tower_blocks(model, 'video')[int(l) - 1], lambda b, x, grid=None, p=p: b.plain_forward(x) + p) for l, p in self.video.items()]
+
+register_method('shift', ShiftConfig, Shift, about='a learned vector added to each video block', synthetic=dict(blocks=(1, 4)),
+                synthetic_lr=1e-2, fits_shots=True)
+"""
+
+
+def test_a_method_of_your_own_is_one_registration(tiny, tmp_path, monkeypatch):
+    "A method registered in a module of its own runs through configs, presets, apply_peft, the diagnostics and train.ipynb."
+    import sys, papermill as pm
+    from msta_core.peft import METHODS, FAMILIES, apply_peft
+    from msta_core.presets import config_from_params
+    from msta_core.diagnostics import method_roles
+    from msta_core.viclip import ViCLIP
+    world, ckpt, _ = tiny
+    (tmp_path / 'toy_shift.py').write_text(TOY_METHOD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv('PYTHONPATH', str(tmp_path) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    try:
+        cfg = config_from_params(method='shift', plugins="['toy_shift']", data_root=str(world.root), checkpoint=str(ckpt))
+        assert cfg.peft.family == 'shift' and cfg.peft.blocks == (1, 4) and cfg.train.lr == 1e-2 and not cfg.consistency
+        assert synthetic_preset('fewshot', 'shift').peft == cfg.peft and 'shift' in method_roles()['fit']
+        m = apply_peft(ViCLIP('tiny'), 'shift')
+        assert {n for n, p in m.named_parameters() if p.requires_grad} == {f'peft.video.{l}' for l in (1, 2)}
+        out = tmp_path / 'run'
+        pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'out.ipynb'), kernel_name='python3', progress_bar=False,
+                            cwd=str(ROOT / 'nbs'),
+                            parameters=dict(method='shift', plugins=['toy_shift'], shots=2, data_root=str(world.root),
+                                            checkpoint=str(ckpt), out_dir=str(out), epochs=1, batch_size=8, micro_batch=8,
+                                            num_workers=0, views=[1, 1]))
+        r = json.loads((out / 'results.json').read_text())
+        assert r['method'] == 'shift' and r['trainable_params'] == 4 * 128 and (out / 'adapters.pt').exists()
+        assert json.loads((out / 'config.json').read_text())['plugins'] == ['toy_shift']
+    finally:
+        METHODS.pop('shift', None); FAMILIES.pop('shift', None); sys.modules.pop('toy_shift', None)

@@ -12,7 +12,7 @@ from msta_core.presets import synthetic_preset
 from msta_core.world import generate_world
 from msta_core.pretrain import pretrain_tiny, load_tiny
 from msta_core.experiment import run_experiment
-from msta_core.adapters import load_peft
+from msta_core.peft import load_peft
 from msta_core.clip import FrameCLIP, viclip_as_frame_clip
 
 

@@ -1,12 +1,12 @@
 """The class prompts packed (02_viclip `PackedPrompts`) give M2-CLIP's classifier the same training step as the padded batch.
 
-The notebook 11_classifier checks MSTA, LoRA, AdaptFormer and full fine-tuning; M2-CLIP's classifier (06b_m2clip)
+The notebook 11_classifier checks MSTA, LoRA, AdaptFormer and full fine-tuning; M2-CLIP's classifier (11c_m2clip)
 builds on 11_classifier, so it is checked here.
 """
 import torch
 import torch.nn.functional as F
 
-from msta_core.adapters import apply_peft
+from msta_core.peft import apply_peft
 from msta_core.m2clip import M2CLIPClassifier
 from msta_core.viclip import ViCLIP, get_config
 

@@ -174,3 +174,16 @@ def test_torchcodec_agrees_with_decord_on_real_footage(path):
     small = mv.read_clip(path, idx, backend='torchcodec', short_side=96)
     assert small.shape[-2:] == mv.read_clip(path, idx, backend='decord', short_side=96).shape[-2:]
     assert min(small.shape[-2:]) == 96
+
+
+def test_a_fallback_decoder_reads_the_frames_the_first_was_given(tmp_path, monkeypatch):
+    "Indices drawn from a generator are drawn once: when decord fails and PyAV reads the file, the frames are the same."
+    path = write_video(tmp_path / 'clip.mp4', 'libx264')
+    def draw(seed):
+        g = torch.Generator().manual_seed(seed)
+        return lambda n: mv.tsn_indices(n, 4, g)
+    want = mv.read_clip(path, draw(7), backend='pyav')
+    def failing_batch(self, idx): raise decord.DECORDError('get_batch failed')
+    monkeypatch.setattr(decord.VideoReader, 'get_batch', failing_batch)      # decord opens the file, then fails
+    got = mv.read_clip(path, draw(7), backend='auto')
+    assert torch.equal(frame_ids(got), frame_ids(want)) and torch.equal(got, want)
