@@ -156,11 +156,24 @@ def stage(src: Path):
 
 
 # --------------------------------------------------------------------------------------------------------- build
+def _title(page: Path) -> str:
+    "A page's first heading, as the navigation shows it."
+    text = (page.read_text(encoding='utf-8') if page.suffix == '.md' else
+            '\n'.join(''.join(c['source']) for c in json.loads(page.read_text(encoding='utf-8'))['cells']
+                      if c['cell_type'] == 'markdown'))
+    m = re.search(r'^#\s+(.+?)\s*$', text, re.M)
+    return m.group(1) if m else ''
+
+
 def build(out: Path = BOOK / 'html', clean: bool = False, quiet: bool = False) -> float:
     "Stage and build into `out`; returns the seconds it took."
     start, made_from = time.time(), digest()
     work = out.parent
-    src, doctrees = work / 'src', work / 'doctrees'
+    src, doctrees, stamp = work / 'src', work / 'doctrees', work / 'stamp.json'
+    pages = [[p.name, _title(p)] for p in [ROOT / 'README.md'] + LESSONS + EXPERIMENTS if p.exists()]
+    # Sphinx rewrites only the pages that changed: a page added, removed, moved or retitled would leave the others'
+    # navigation (sidebar, "next" and "previous") as it was. Then every page is built again.
+    if not stamp.exists() or json.loads(stamp.read_text()).get('pages') != pages: clean = True
     if clean:
         for d in (src, doctrees, out): shutil.rmtree(d, ignore_errors=True)
     stage(src)
@@ -176,7 +189,7 @@ def build(out: Path = BOOK / 'html', clean: bool = False, quiet: bool = False) -
                         if c['cell_type'] == 'markdown'))
         for ref in pictures(text, base, html_only=True):               # raw <img> tags: Sphinx leaves them as written
             (dest / ref).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(base / ref, dest / ref)
-    (work / 'stamp.json').write_text(json.dumps({'digest': made_from}) + '\n')
+    stamp.write_text(json.dumps({'digest': made_from, 'pages': pages}) + '\n')
     return time.time() - start
 
 
