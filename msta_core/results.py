@@ -12,8 +12,9 @@ from .peft import ALIASES
 
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PAPER_B2N', 'PAPER_FEWSHOT', 'PAPER_ZEROSHOT', 'PAPER_SUPERVISED', 'PAPER_ABLATIONS',
-           'SYNTHETIC_COLUMNS', 'LOG_METHOD', 'README_COLUMNS', 'read_author_log', 'author_log_table', 'collect_runs',
-           'with_backbone', 'summarise', 'synthetic_tables', 'author_rule_table', 'beside_paper', 'readme_table',
+           'SYNTHETIC_COLUMNS', 'PAPER_PARAMS', 'LOG_METHOD', 'README_COLUMNS', 'read_author_log', 'author_log_table',
+           'collect_runs', 'with_backbone', 'summarise', 'synthetic_tables', 'headline_metric', 'figure1_points',
+           'paper_points', 'figure1_colours', 'plot_figure1', 'author_rule_table', 'beside_paper', 'readme_table',
            'beside_readme', 'results_inputs']
 
 # %% ../nbs/17_results.ipynb #751a2ea5
@@ -151,6 +152,79 @@ def synthetic_tables(root, heldout: list[int] | None = None) -> dict[str, pd.Dat
         t.insert(1, 'params', t.method.map(lambda m: f"{int(params[m]):,}" if pd.notna(params[m]) else ''))
         out[protocol] = t
     return out
+
+# %% ../nbs/17_results.ipynb #26061c14
+PAPER_PARAMS = {m: p * 1e6 for m, (p, _, _) in PAPER_SUPERVISED.items()} | {'frozen': 0.0}   # Table 5: trainable parameters
+
+def headline_metric(protocol: str) -> str:
+    "The accuracy a protocol is summed up by: HM for base-to-novel, else top-1."
+    return 'hm' if protocol == 'base2novel' else 'top1'
+
+def figure1_points(runs: pd.DataFrame) -> pd.DataFrame:
+    "Per protocol, dataset, shots and method: trainable parameters and the headline accuracy's mean, std and number of runs."
+    cols = ['protocol', 'dataset', 'shots', 'method', 'params', 'metric', 'mean', 'std', 'runs']
+    if runs.empty: return pd.DataFrame(columns=cols)
+    runs, rows = runs.assign(method=with_backbone(runs)), []
+    for (protocol, dataset, shots, method), g in runs.groupby(['protocol', 'dataset', 'shots', 'method'], dropna=False):
+        metric = headline_metric(protocol)
+        vals = g[metric].dropna() if metric in g else pd.Series(dtype=float)
+        if vals.empty or 'trainable_params' not in g or g.trainable_params.isna().all(): continue
+        rows.append({'protocol': protocol, 'dataset': dataset, 'shots': shots, 'method': method, 'params': float(g.trainable_params.max()),
+                     'metric': metric, 'mean': vals.mean(), 'std': vals.std() if len(vals) > 1 else 0.0, 'runs': len(vals)})
+    return pd.DataFrame(rows, columns=cols)
+
+def paper_points(protocol: str, dataset: str, shots: int | None = None) -> pd.DataFrame:
+    "The paper's headline accuracy of each method for a protocol and dataset, at Table 5's trainable parameters (ViCLIP-B/16)."
+    rows = []
+    for m, params in PAPER_PARAMS.items():
+        if protocol == 'supervised' and dataset == 'k400' and m in PAPER_SUPERVISED: acc = PAPER_SUPERVISED[m][1]
+        elif protocol == 'base2novel' and dataset in PAPER_B2N.get(m, {}): acc = PAPER_B2N[m][dataset][2]
+        elif protocol == 'fewshot' and dataset in PAPER_FEWSHOT.get(m, {}) and shots in (2, 4, 8, 16):
+            acc = PAPER_FEWSHOT[m][dataset][(2, 4, 8, 16).index(shots)]
+        else: continue
+        rows.append({'method': m, 'params': params, 'metric': headline_metric(protocol), 'mean': acc, 'std': 0.0, 'runs': 1})
+    return pd.DataFrame(rows, columns=['method', 'params', 'metric', 'mean', 'std', 'runs'])
+
+def figure1_colours(methods) -> dict:
+    "One colour per method, to keep a method's colour across the panels of a figure."
+    import matplotlib.pyplot as plt
+    cmap = plt.get_cmap('tab10' if len(methods) <= 10 else 'tab20')
+    return {m: cmap(i) for i, m in enumerate(methods)}
+
+def plot_figure1(points: pd.DataFrame, paper: pd.DataFrame | None = None, ax=None, title: str | None = None,
+                 colours: dict | None = None):
+    """The paper's Figure 1 layout: headline accuracy against trainable parameters (log scale), bubble area ∝ parameters,
+    error bars = std over runs; a method that trains nothing is a horizontal line. `paper` (`paper_points`): hollow bubbles."""
+    import matplotlib.pyplot as plt                          # only here: the package does not need matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+    ax = ax if ax is not None else plt.subplots(figsize=(5, 3.5))[1]
+    sets = [(df, who) for df, who in ((points, 'ours'), (paper, 'paper')) if df is not None and len(df)]
+    colours = colours or figure1_colours(list(dict.fromkeys(m for df, _ in sets for m in df.method)))
+    biggest = max([x for df, _ in sets for x in df.params] + [1.0])
+    handles = []
+    for df, who in sets:
+        ours = who == 'ours'
+        for r in df.itertuples():
+            c, line = colours[r.method], '--' if ours else ':'
+            if r.params == 0: ax.axhline(r.mean, ls=line, c=c, lw=1.2)
+            else:
+                ax.scatter(r.params, r.mean, s=20 + 500 * r.params / biggest, facecolor=c if ours else 'none', edgecolor=c,
+                           alpha=0.6 if ours else 1.0, lw=1.5)
+                if r.std > 0: ax.errorbar(r.params, r.mean, yerr=r.std, fmt='none', ecolor=c, capsize=3, lw=1)
+            handles.append(Line2D([], [], c=c, ls=line if r.params == 0 else '', marker='' if r.params == 0 else 'o', ms=6,
+                                  mfc=c if ours else 'none', mec=c, label=f'{r.method} ({who}{", trains nothing" if r.params == 0 else ""})'))
+    xs = [x for df, _ in sets for x in df.params if x > 0]
+    if xs: ax.set_xlim(min(xs) / 3, max(xs) * 3)                 # room for the bubbles
+    ax.set_xscale('log'); ax.xaxis.set_major_formatter(EngFormatter())
+    if xs and max(xs) / min(xs) < 20:                            # about a decade shown: 2× and 5× ticks labelled too
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5))); ax.xaxis.set_minor_formatter(EngFormatter())
+    else: ax.xaxis.set_minor_formatter(NullFormatter())
+    metric = sets[0][0].metric.iloc[0] if sets else 'top1'
+    ax.set_xlabel('trainable parameters'); ax.set_ylabel({'hm': 'HM (%)', 'top1': 'top-1 (%)'}[metric])
+    ax.legend(handles=handles, fontsize=6, frameon=False, loc='center left', bbox_to_anchor=(1.0, 0.5))
+    if title: ax.set_title(title, fontsize=9)
+    return ax
 
 # %% ../nbs/17_results.ipynb #d78f8734
 LOG_METHOD = 'msta+consistency'          # the method of the authors' logged runs (Cons_LOSS off for K-400 base-to-novel)
