@@ -183,9 +183,9 @@ def from_plain(cls, d: dict):
     return cls(**{k: _rebuild(hints[k], v) for k, v in d.items()})
 
 # %% ../nbs/00_core.ipynb #d6f7e430
-def closest_names(word, choices) -> str:
-    "'did you mean ...? ' for the (up to three) `choices` closest to `word`, or ''; a dict maps each spelling to the name to suggest."
-    names = {str(c): (choices[c] if isinstance(choices, dict) else c) for c in choices}
+def closest_names(word, choices, rename: dict | None = None) -> str:
+    "'did you mean ...? ' for the (up to three) `choices` closest to `word`, or ''; `rename` maps an older spelling to the name to suggest."
+    names = {str(c): (rename or {}).get(c, c) for c in choices}
     near = dict.fromkeys(names[n] for n in difflib.get_close_matches(str(word), list(names), n=3, cutoff=0.5))
     return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ''
 

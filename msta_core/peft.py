@@ -149,7 +149,7 @@ def method_name(name: str) -> str:
     "The registered name `name` stands for (itself, or the name an older spelling stands for); else an error naming the closest."
     if isinstance(name, str) and name in METHODS: return name
     if isinstance(name, str) and name in ALIASES: return ALIASES[name]
-    raise ValueError(f"method={name!r} is not valid: {closest_names(name, {**{n: n for n in METHODS}, **ALIASES})}choose one of {list(METHODS)}"
+    raise ValueError(f"method={name!r} is not valid: {closest_names(name, [*METHODS, *ALIASES], rename=ALIASES)}choose one of {list(METHODS)}"
                      + ("" if METHODS else " (no method is registered yet: import msta_core.msta, msta_core.baselines or "
                                            "msta_core.m2clip, or msta_core.presets, which imports all three)"))
 
