@@ -17,7 +17,7 @@ ALLOWED = {
     'tests/test_notebooks.py': 'points MSTA_SHARED at an empty folder to run lessons as a fresh clone does',
     'tests/test_reference_data_paths.py': 'this check',
 }
-PATTERN = re.compile(r"""MSTA_SHARED|['"/\\]shared['"/\\]""")
+PATTERN = re.compile(r"""MSTA_SHARED|shared[/\\]|/\s*['"]shared['"]""")   # the variable, a path into shared/, a join onto it
 
 
 def code_lines(path: Path):
@@ -50,8 +50,9 @@ def test_public_data_only_through_reference_data():
 def test_the_check_sees_what_it_looks_for(tmp_path):
     bad = ROOT / 'tests' / f'_probe_{tmp_path.name}.py'
     bad.write_text("import os\nroot = os.environ.get('MSTA_SHARED')\nclip = '../shared/data/real_videos/bikes.mp4'\n"
-                   "# a comment may mention shared/ freely\nfine = reference_data('real_videos')\n")
-    try: assert [l.split(': ', 1)[0].rsplit(' ', 2)[-2:] for l in offending(bad)] == [['line', '2'], ['line', '3']]
+                   "logs = repo.parent / 'shared' / 'data'\n# a comment may mention shared/ freely\n"
+                   "fine = reference_data('real_videos'); layer = {'shared': 1}\n")
+    try: assert [l.split(': ', 1)[0].rsplit(' ', 2)[-2:] for l in offending(bad)] == [['line', '2'], ['line', '3'], ['line', '4']]
     finally: bad.unlink()
     assert set(ALLOWED) <= {p.relative_to(ROOT).as_posix() for p in ROOT.glob('*/*') if p.is_file()}, \
         'an allowed file no longer exists: remove it from ALLOWED'
