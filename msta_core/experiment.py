@@ -22,7 +22,7 @@ from .loader import VideoDataset
 from .augment import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
-from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
+from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict, holding_run_folder
 from .engine import fit, BEST_RULE
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_views
@@ -188,6 +188,7 @@ def augment_on_device(cfg: ExperimentConfig, model, device) -> Callable | None:
         return batch
     return apply
 
+@holding_run_folder(check_out_dir)                                   # checked, then held while it runs
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
     check_out_dir(cfg)                                                # before anything is written
@@ -262,6 +263,7 @@ def paper_rule_report(clf, history: list[dict], evals: dict, main_eval: str, out
     return rep
 
 # %% ../nbs/16_experiment.ipynb #196d0caa
+@holding_run_folder(check_out_dir)                                   # held here for the workers
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:
     "Run `cfg` in `nproc` processes under torchrun; returns `results.json`."
     nproc = nproc or cfg.nproc
