@@ -323,6 +323,29 @@ def isolation_table(videos, seconds, rounds, clock='wall', log=print):
         t0 = timer()
         for _ in range(calls): fn(path, g)
         return calls / (timer() - t0)
+    import msta_core.video as mv
+    log(f"\nWhat the decoding process itself adds per clip ({'CPU time of both processes' if clock == 'cpu' else 'wall clock'}; "
+        f"{rounds} alternated rounds, the median of the per-round differences), with a stand-in decoder that hands over the "
+        f"clip's {T} frames already decoded, in both processes: only the messages and the copies of the frames differ")
+    for label, path in videos.items():
+        n, real = mv.num_frames(path, isolated=False), mv._decord_read
+        frames = read_clip(path, lambda k: tsn_indices(k, T, torch.Generator().manual_seed(0)), isolated=False).movedim(-3, -1).contiguous()
+        def ready(p, indices, num_threads, short_side=None):
+            mv._resolve_indices(indices, n, p)
+            return frames.clone()                        # a decoder's fresh array
+        mv._decord_read = ready; mv.stop_decoding_process()   # the next decoding process has the stand-in too
+        try:
+            fns = {iso: (lambda p, g, iso=iso: read_clip(p, lambda k: tsn_indices(k, T, g), backend='decord', isolated=iso))
+                   for iso in (False, True)}
+            calls = max(20, round(seconds / rounds / 2 / 0.003))   # ~3 ms a call
+            ms = {iso: [] for iso in fns}
+            for r in range(rounds):
+                for iso in ((False, True) if r % 2 else (True, False)): ms[iso].append(1000 / one_round(fns[iso], path, calls))
+            extra = statistics.median(b - a for a, b in zip(ms[False], ms[True]))
+            log(f"  {label:<16} {tuple(frames.shape)} uint8 ({frames.numel() / 2**20:.1f} MiB): {extra:.2f} ms per clip "
+                f"(in this process {statistics.median(ms[False]):.2f} ms, in the decoding process {statistics.median(ms[True]):.2f} ms)")
+        finally:
+            mv._decord_read = real; mv.stop_decoding_process()
     log(f"\nDecoding in the decoding process against in this process: {rounds} alternated rounds, "
         f"{'CPU time of this process and its decoding process' if clock == 'cpu' else 'wall clock'}, clips/s "
         f"(median [min–max]); ratio: the median over rounds of the row's clips/s over the same round's first row")

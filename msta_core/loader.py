@@ -44,7 +44,7 @@ class EpochSampler(Sampler):
     def __iter__(self):
         for i in self.order()[self.skip:]: yield (i, mix_seed(self.seed, self.epoch, i))
 
-# %% ../nbs/10_loader.ipynb #a084bd95
+# %% ../nbs/10_loader.ipynb #09746303
 class TooManyBrokenVideos(RuntimeError):
     "Most of a dataset's videos cannot be read: a wrong root, or an unsupported format."
 
@@ -62,7 +62,7 @@ def read_frames(path, indices: Callable, backend: str = 'auto', short_side: int 
     frames = cache[path]                                             # uint8 [F, 3, H, W]
     return frames[indices(len(frames))]
 
-# %% ../nbs/10_loader.ipynb #2fd6b125
+# %% ../nbs/10_loader.ipynb #e883637a
 def sample_clip(read: Callable, seed: int, transform: Callable, num_frames: int, num_clips: int | None = None) -> torch.Tensor:
     """One sample's clip from `read(indices)` (its frames): training (`num_clips=None`), TSN frames drawn from `seed`
     and `transform` seeded with it, `[T, 3, S, S]`; testing, `num_clips` views through `transform`, `[views, T, 3, S, S]`."""
@@ -75,7 +75,7 @@ def sample_clip(read: Callable, seed: int, transform: Callable, num_frames: int,
     x = transform(read(lambda n: multiview_indices(n, num_frames, num_clips)))   # [V, T, ...] or [crops, V, T, ...]
     return x.reshape(-1, *x.shape[-4:])                          # [views, T, 3, S, S]
 
-# %% ../nbs/10_loader.ipynb #a20ec32b
+# %% ../nbs/10_loader.ipynb #b6e91c2f
 SKIP_LIST = 'unreadable_videos.tsv'          # in the video root, written by data_prep/check_videos.py
 
 def file_stamp(path) -> tuple[str, str]:
@@ -219,7 +219,7 @@ def preload_frames(splits: Sequence[VideoSplit], backend: str = 'auto', short_si
         if frames is not None: PRELOADED[(paths[i], backend, short_side)] = frames
     return sum(k[1:] == (backend, short_side) for k in PRELOADED)
 
-# %% ../nbs/10_loader.ipynb #92800f5d
+# %% ../nbs/10_loader.ipynb #32aacfbf
 def check_video(path, backend: str = 'auto', frames: int = 8) -> str | None:
     """None if the video at `path` can be read as a dataset reads it (header, frame count, `frames` frames spread over
     it with the first and the last; 0: every frame), else the reason it cannot."""

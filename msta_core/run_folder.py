@@ -112,7 +112,7 @@ def check_resume(ck_path, config) -> None:
                          f"differ); to try the new settings, give them another out_dir. Nothing was written; the run's "
                          f"progress is kept in {ck_path}.")
 
-# %% ../nbs/11b_run_folder.ipynb #7323d534
+# %% ../nbs/11b_run_folder.ipynb #d7904ae0
 LOCK_FILE = 'run.lock'
 _HELD_ENV = 'MSTA_RUN_FOLDER_HELD'                 # {folder: pid} of the folders this process (an ancestor) holds
 _HELD: dict[str, list] = {}                        # folder → [file descriptor, depth]: what this process holds

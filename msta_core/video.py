@@ -166,7 +166,7 @@ def read_clip(path, indices: Indices, backend: str = 'auto', num_threads: int = 
     frames = _decode(path, backend, *_decoders('read', isolated, indices, num_threads, short_side))
     return frames.movedim(-1, -3)  # [..., H, W, C] -> [..., C, H, W], a view (channels-last memory)
 
-# %% ../nbs/03_video.ipynb #c029ed9f
+# %% ../nbs/03_video.ipynb #235d54be
 DECODE_TIMEOUT = 600.0     # seconds the decoding process may take to answer (a whole long video, decoded), then it is stopped
 
 class _Cancelled(Exception): "The caller's `indices` function failed: the decoding process gives up the request."
@@ -432,7 +432,7 @@ def encode_mp4(frames: np.ndarray, fps: int = 8, codec: str = 'libx264', qp: int
         for packet in stream.encode(): container.mux(packet)
     return buf.getvalue()
 
-# %% ../nbs/03_video.ipynb #fb353da4
+# %% ../nbs/03_video.ipynb #ef2fb035
 def _mp4_boxes(b: bytes, start: int = 0, end: int | None = None):
     "`(type, offset, size)` of each box of an mp4, the boxes inside `moov`'s containers included."
     end = len(b) if end is None else end
