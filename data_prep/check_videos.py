@@ -5,7 +5,7 @@ of its own so that no file can stop the check. The videos that cannot be read ar
 ROOT/unreadable_videos.tsv, where `VideoDataset` finds the list and skips them without opening them again (a file
 replaced since the check is read again). Checking again replaces the lines of the videos checked and keeps the others.
 
-    python data_prep/check_videos.py /data/ucf101/videos data/vifi_clip_splits/ucf101/*.txt
+    python data_prep/check_videos.py /data/ucf101/videos data/vifi_clip_splits/datasets_splits/ucf_splits/*.txt
     python data_prep/check_videos.py /data/k400/videos              # every video under the root
 
 Exit status: 0 every video could be read; 1 some could not (listed: training will skip them); 2 wrong arguments.
