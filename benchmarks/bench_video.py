@@ -34,9 +34,14 @@ Configurations
   torchcodec CUDA           decode on the GPU + crop_transform and BatchAugment there (clips/s per GPU), where a GPU
                             and torchcodec are
 
+Our rows decode in read_clip's decoding process (03_video), as VideoDataset does. --isolation measures instead what
+that costs: the same clips decoded in the calling process (isolated=False), in the decoding process, and after a
+PyAV check of the container, in alternated rounds.
+
 Usage: python benchmarks/bench_video.py [--seconds 3] [--rounds 5] [--videos DIR] [--only re-gop16] [--clock cpu] [--loader]
+       python benchmarks/bench_video.py --isolation [--only re-intra] [--rounds 9]
 """
-import argparse, importlib.util, io, os, random, shutil, sys, tempfile, time
+import argparse, importlib.util, io, os, random, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,9 +151,20 @@ TFM = train_transform(SIZE, *IMAGENET_MEAN_STD)
 CROP, BATCH_AUG = crop_transform(SIZE), BatchAugment(*IMAGENET_MEAN_STD)
 
 
-def ours(backend='decord', short_side=None, augment=TFM):
+def ours(backend='decord', short_side=None, augment=TFM, isolated=True):
     def run(path, g):
-        return augment(read_clip(path, lambda n: tsn_indices(n, T, g), backend=backend, short_side=short_side))
+        return augment(read_clip(path, lambda n: tsn_indices(n, T, g), backend=backend, short_side=short_side,
+                                 isolated=isolated))
+    return run
+
+
+def pyav_checked(augment=TFM):
+    "A guard against decoder crashes that was considered: PyAV opens the container (header, streams) before decord reads it here."
+    here = ours(augment=augment, isolated=False)
+    def run(path, g):
+        with av.open(str(path)) as c:
+            if not c.streams.video: raise RuntimeError(f"{path}: no video stream")
+        return here(path, g)
     return run
 
 
@@ -279,6 +295,74 @@ def rate(fn, path, seconds, rounds, clock=time.perf_counter):
     return calls / min(one_round(calls) for _ in range(rounds))
 
 
+def cpu_seconds_with_decoder() -> float:
+    "CPU seconds of this process and of its decoding process (Linux: read from /proc) together."
+    from msta_core.video import _decoding_process
+    t, pid = time.process_time(), _decoding_process().pid
+    if pid is not None:
+        try: t += sum(int(x) for x in Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[11:13]) / os.sysconf('SC_CLK_TCK')
+        except (OSError, ValueError): pass
+    return t
+
+
+def isolation_table(videos, seconds, rounds, clock='wall', log=print):
+    """What decoding in the decoding process costs: clips/s of decord in the calling process (`isolated=False`), in the
+    decoding process (`read_clip`'s default), and after a PyAV header check, in alternated rounds (the order rotating
+    each round). Ratios are taken within a round. `clock='cpu'`: clips per CPU second of this process and its decoding
+    process together (Linux), what a machine whose cores are all busy with loader workers would see."""
+    timer = cpu_seconds_with_decoder if clock == 'cpu' else time.perf_counter
+    configs = [('decord, in this process (isolated=False)', lambda a: ours(augment=a, isolated=False)),
+               ('decord, in the decoding process (the default)', lambda a: ours(augment=a)),
+               ('PyAV opens the file, then decord in this process', lambda a: pyav_checked(a))]
+    tc = torchcodec_status() is None
+    if tc: configs += [('torchcodec, in this process (isolated=False)', lambda a: ours('torchcodec', augment=a, isolated=False)),
+                       ('torchcodec, in the decoding process (the default)', lambda a: ours('torchcodec', augment=a))]
+    def one_round(fn, path, calls):
+        g = torch.Generator().manual_seed(0)
+        torch.manual_seed(0); random.seed(0); np.random.seed(0)
+        t0 = timer()
+        for _ in range(calls): fn(path, g)
+        return calls / (timer() - t0)
+    import msta_core.video as mv
+    log(f"\nWhat the decoding process itself adds per clip ({'CPU time of both processes' if clock == 'cpu' else 'wall clock'}; "
+        f"{rounds} alternated rounds, the median of the per-round differences), with a stand-in decoder that hands over the "
+        f"clip's {T} frames already decoded, in both processes: only the messages and the copies of the frames differ")
+    for label, path in videos.items():
+        n, real = mv.num_frames(path, isolated=False), mv._decord_read
+        frames = read_clip(path, lambda k: tsn_indices(k, T, torch.Generator().manual_seed(0)), isolated=False).movedim(-3, -1).contiguous()
+        def ready(p, indices, num_threads, short_side=None):
+            mv._resolve_indices(indices, n, p)
+            return frames.clone()                        # a decoder's fresh array
+        mv._decord_read = ready; mv.stop_decoding_process()   # the next decoding process has the stand-in too
+        try:
+            fns = {iso: (lambda p, g, iso=iso: read_clip(p, lambda k: tsn_indices(k, T, g), backend='decord', isolated=iso))
+                   for iso in (False, True)}
+            calls = max(20, round(seconds / rounds / 2 / 0.003))   # ~3 ms a call
+            ms = {iso: [] for iso in fns}
+            for r in range(rounds):
+                for iso in ((False, True) if r % 2 else (True, False)): ms[iso].append(1000 / one_round(fns[iso], path, calls))
+            extra = statistics.median(b - a for a, b in zip(ms[False], ms[True]))
+            log(f"  {label:<16} {tuple(frames.shape)} uint8 ({frames.numel() / 2**20:.1f} MiB): {extra:.2f} ms per clip "
+                f"(in this process {statistics.median(ms[False]):.2f} ms, in the decoding process {statistics.median(ms[True]):.2f} ms)")
+        finally:
+            mv._decord_read = real; mv.stop_decoding_process()
+    log(f"\nDecoding in the decoding process against in this process: {rounds} alternated rounds, "
+        f"{'CPU time of this process and its decoding process' if clock == 'cpu' else 'wall clock'}, clips/s "
+        f"(median [min–max]); ratio: the median over rounds of the row's clips/s over the same round's first row")
+    for aug_name, aug in (('decode + train_transform', TFM), ('decode + crop (augment_on=device)', CROP)):
+        for label, path in videos.items():
+            fns = [(name, make(aug)) for name, make in configs]
+            calls = {name: max(2, round(seconds / rounds / (1 / one_round(fn, path, 1)))) for name, fn in fns}   # warm-up
+            got = {name: [] for name, _ in fns}
+            for r in range(rounds):
+                for name, fn in fns[r % len(fns):] + fns[:r % len(fns)]: got[name].append(one_round(fn, path, calls[name]))
+            log(f"  {label} — {aug_name}:")
+            for name, _ in fns:
+                base = 'torchcodec, in this process (isolated=False)' if name.startswith('torchcodec') else fns[0][0]
+                xs, ratio = got[name], statistics.median(a / b for a, b in zip(got[name], got[base]))
+                log(f"    {name:<52} {statistics.median(xs):6.1f} [{min(xs):.1f}–{max(xs):.1f}]   × {ratio:.3f}")
+
+
 def loader_rate(path, workers=2, batch_size=8, length=64):
     "Clips/s of the training set's own path: a DataLoader with `workers` workers over `VideoDataset` (TSN, decode, augment)."
     split = VideoSplit(path.parent, [Sample(path.name, 0)] * length, ['clip'])
@@ -298,8 +382,13 @@ def main():
     ap.add_argument('--videos', type=Path, default=None, help='folder for the test videos (kept, reused); default: a temporary one')
     ap.add_argument('--only', nargs='*', default=None, help="video labels to measure, e.g. 're-gop16 bbb' (default: all)")
     ap.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
-                    help="'cpu': clips per second of this process's CPU time, for a machine busy with other work")
+                    help="'cpu': clips per second of this process's CPU time, for a machine busy with other work (our rows "
+                         "then decode in this process, isolated=False: the decoding process's CPU time is not this process's)")
     ap.add_argument('--loader', action='store_true', help='also a DataLoader with 2 workers on the re-encoded videos')
+    ap.add_argument('--isolation', action='store_true',
+                    help="only what the decoding process costs: read_clip's default against decoding in this process "
+                         "(and against a PyAV header check first), in alternated rounds (with --clock cpu: the CPU time "
+                         "of this process and its decoding process)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # what a DataLoader worker gets
     tc_why = torchcodec_status()
@@ -319,14 +408,21 @@ def main():
     if args.only: videos = {k: v for k, v in videos.items() if any(o in k for o in args.only)}
     for label, p in videos.items(): print(f"  {label:<16} {p.parent.name}/{p.name}: {describe(p)}")
     if not videos: sys.exit(f"no test video matches --only {' '.join(args.only)}")
+    if args.isolation:
+        isolation_table(videos, args.seconds, args.rounds, args.clock)
+        print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+        if tmp: tmp.cleanup()
+        return
 
-    configs = [('ours', 'decord', lambda p: ours()),
-               ('ours, short side 256', 'decord', lambda p: ours(short_side=SHORT)),
-               ('ours, torchcodec', 'torchcodec', lambda p: ours('torchcodec')),
-               ('ours, torchcodec, short side 256', 'torchcodec', lambda p: ours('torchcodec', SHORT)),
-               ('ours, PyAV', 'PyAV', lambda p: ours('pyav')),
-               ('ours, crop in the worker, rest of the augmentation on the training device', 'decord', lambda p: ours(augment=CROP)),
-               ('ours, crop in the worker, rest of the augmentation on the training device', 'torchcodec', lambda p: ours('torchcodec', augment=CROP)),
+    iso = args.clock != 'cpu'       # the cpu clock counts this process only: decode in it
+    ours_ = lambda *a, **k: ours(*a, isolated=iso, **k)
+    configs = [('ours', 'decord', lambda p: ours_()),
+               ('ours, short side 256', 'decord', lambda p: ours_(short_side=SHORT)),
+               ('ours, torchcodec', 'torchcodec', lambda p: ours_('torchcodec')),
+               ('ours, torchcodec, short side 256', 'torchcodec', lambda p: ours_('torchcodec', SHORT)),
+               ('ours, PyAV', 'PyAV', lambda p: ours_('pyav')),
+               ('ours, crop in the worker, rest of the augmentation on the training device', 'decord', lambda p: ours_(augment=CROP)),
+               ('ours, crop in the worker, rest of the augmentation on the training device', 'torchcodec', lambda p: ours_('torchcodec', augment=CROP)),
                ('ours, frame cache (cache_frames=True, after the first epoch)', 'in memory', ours_cached),
                ('ViFi-CLIP (anchor)', 'decord', lambda p: vifi_clip()),
                ('ST-Adapter (anchor)', 'PyAV, every frame', lambda p: st_adapter()),

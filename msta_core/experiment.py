@@ -19,7 +19,7 @@ from .loader import VideoDataset
 from .augment import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
-from .run_folder import check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
+from .run_folder import check_resume, config_changes, trainable_state_dict, load_trainable_state_dict, holding_run_folder
 from .engine import fit, BEST_RULE
 from .evaluate import evaluate_dataset, harmonic_mean, best_epoch
 from .sources import DATASETS
@@ -107,6 +107,7 @@ def augment_on_device(cfg: ExperimentConfig, model, device) -> Callable | None:
         return batch
     return apply
 
+@holding_run_folder(check_out_dir)                                   # checked, then held while it runs
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
     check_out_dir(cfg)                                                # before anything is written
@@ -177,6 +178,7 @@ def paper_rule_report(clf, history: list[dict], evals: dict, main_eval: str, out
     return rep
 
 # %% ../nbs/16_experiment.ipynb #196d0caa
+@holding_run_folder(check_out_dir)                                   # held here for the workers
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:
     "Run `cfg` in `nproc` processes under torchrun; returns `results.json`."
     nproc = nproc or cfg.nproc

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_loader.ipynb #f7852d30
 from __future__ import annotations
-import hashlib, warnings
+import hashlib, os, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,12 +12,14 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Sample, VideoSplit
-from .video import PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices
+from .core import atomic_write_text
+from .video import PYAV_ONLY_SUFFIXES, VideoReadError, read_clip, tsn_indices, multiview_indices, center_indices
 from .augment import train_transform, test_transform, crop_transform, split_augment
 
 # %% auto #0
-__all__ = ['PRELOADED', 'AUGMENT_ON', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos', 'VideoDataset',
-           'split_batch', 'check_skipped', 'whole_videos', 'preload_frames']
+__all__ = ['PRELOADED', 'SKIP_LIST', 'AUGMENT_ON', 'LOADER_KEYS', 'mix_seed', 'EpochSampler', 'TooManyBrokenVideos',
+           'read_frames', 'sample_clip', 'file_stamp', 'read_skip_list', 'write_skip_list', 'VideoDataset',
+           'split_batch', 'check_skipped', 'whole_videos', 'preload_frames', 'check_video', 'check_videos']
 
 # %% ../nbs/10_loader.ipynb #1bc5aca4
 def mix_seed(*xs: int) -> int:
@@ -42,22 +44,80 @@ class EpochSampler(Sampler):
     def __iter__(self):
         for i in self.order()[self.skip:]: yield (i, mix_seed(self.seed, self.epoch, i))
 
-# %% ../nbs/10_loader.ipynb #898f1456
+# %% ../nbs/10_loader.ipynb #09746303
 class TooManyBrokenVideos(RuntimeError):
     "Most of a dataset's videos cannot be read: a wrong root, or an unsupported format."
 
 PRELOADED: dict[tuple[str, str, int | None], torch.Tensor] = {}     # preload_frames: (path, backend, short_side) → uint8 [F, 3, H, W]
-AUGMENT_ON = ('worker', 'device')                                   # where a training clip's flip, jitter, grayscale and normalisation run
+
+def read_frames(path, indices: Callable, backend: str = 'auto', short_side: int | None = None,
+                cache: dict | None = None) -> torch.Tensor:
+    """Frames `indices(n)` of `path`, uint8 `[..., 3, H, W]`: from `PRELOADED` if `preload_frames` decoded it, else
+    (with a `cache` dict) the whole video decoded once and kept there, else decoded now."""
+    if (whole := PRELOADED.get((str(path), backend, short_side))) is not None:
+        return whole[indices(len(whole))]
+    if cache is None: return read_clip(path, indices, backend=backend, short_side=short_side)
+    if path not in cache:
+        cache[path] = read_clip(path, lambda n: torch.arange(n), backend=backend, short_side=short_side).contiguous()
+    frames = cache[path]                                             # uint8 [F, 3, H, W]
+    return frames[indices(len(frames))]
+
+# %% ../nbs/10_loader.ipynb #e883637a
+def sample_clip(read: Callable, seed: int, transform: Callable, num_frames: int, num_clips: int | None = None) -> torch.Tensor:
+    """One sample's clip from `read(indices)` (its frames): training (`num_clips=None`), TSN frames drawn from `seed`
+    and `transform` seeded with it, `[T, 3, S, S]`; testing, `num_clips` views through `transform`, `[views, T, 3, S, S]`."""
+    if num_clips is None:
+        g = torch.Generator().manual_seed(seed)
+        clip = read(lambda n: tsn_indices(n, num_frames, g))
+        with torch.random.fork_rng(devices=[]):                   # torchvision draws from the global RNG
+            torch.manual_seed(seed)
+            return transform(clip)                               # [T, 3, S, S]
+    x = transform(read(lambda n: multiview_indices(n, num_frames, num_clips)))   # [V, T, ...] or [crops, V, T, ...]
+    return x.reshape(-1, *x.shape[-4:])                          # [views, T, 3, S, S]
+
+# %% ../nbs/10_loader.ipynb #b6e91c2f
+SKIP_LIST = 'unreadable_videos.tsv'          # in the video root, written by data_prep/check_videos.py
+
+def file_stamp(path) -> tuple[str, str]:
+    "`(size, mtime_ns)` of a file, as text; `('-', '-')` if there is none."
+    try: st = Path(path).stat()
+    except OSError: return '-', '-'
+    return str(st.st_size), str(st.st_mtime_ns)
+
+def read_skip_list(file) -> dict[str, tuple[str, str, str]]:
+    "`{path relative to the root: (size, mtime_ns, reason)}` from a skip list; `{}` if the file does not exist."
+    file = Path(file)
+    if not file.is_file(): return {}
+    out = {}
+    for i, line in enumerate(file.read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip() or line.startswith('#'): continue
+        parts = line.split('\t')
+        if len(parts) != 4: raise ValueError(f"{file}, line {i}: expected 'path<TAB>size<TAB>mtime_ns<TAB>reason', got {line!r}")
+        out[parts[0]] = tuple(parts[1:])
+    return out
+
+def write_skip_list(file, root, unreadable: dict[str, str], checked: Sequence[str]) -> Path:
+    """Record `unreadable` (`{path relative to root: reason}`) in the skip list `file`: the lines of the videos in
+    `checked` are replaced by this check's, the others kept. Written atomically."""
+    checked = set(checked) | set(unreadable)
+    rows = {p: e for p, e in read_skip_list(file).items() if p not in checked}
+    rows |= {p: (*file_stamp(Path(root) / p), ' '.join(why.split())) for p, why in unreadable.items()}
+    return atomic_write_text(file, "# videos that could not be read, found by data_prep/check_videos.py; VideoDataset skips them\n"
+                             "# path\tsize\tmtime_ns\treason\n" + ''.join(f"{p}\t{s}\t{m}\t{r}\n" for p, (s, m, r) in sorted(rows.items())))
+
+# %% ../nbs/10_loader.ipynb #898f1456
+AUGMENT_ON = ('worker', 'device')             # where a training clip's flip, jitter, grayscale and normalisation run
 
 class VideoDataset(Dataset):
     """Clips of a split: `mode='train'` → one clip augmented by `train_transform(**augment)`, `mode='test'` →
     `num_clips × num_crops` views. `mean`/`std`: the backbone's normalisation (`for_model` takes them from its config).
     `augment_on='device'` (training): the workers only crop (`crop_transform`, uint8) and each item carries the `seed` of
-    the rest of its augmentation, which `BatchAugment` (03a_augment) does on the batch, on the training device."""
+    the rest of its augmentation, which `BatchAugment` (03a_augment) does on the batch, on the training device.
+    `skip_list`: 'auto' (`SKIP_LIST` in the split's root, if there), a file, or None: the videos known to be unreadable."""
     def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, *, mean: Sequence[float], std: Sequence[float],
                  mode: str = 'train', num_clips: int = 1, num_crops: int = 1, augment: dict | None = None,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,
-                 cache_frames: bool = False, short_side: int | None = None, augment_on: str = 'worker'):
+                 cache_frames: bool = False, short_side: int | None = None, augment_on: str = 'worker', skip_list='auto'):
         if mode not in ('train', 'test'): raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         if augment_on not in AUGMENT_ON: raise ValueError(f"augment_on must be 'worker' (all augmentation in the loader "
                                                           f"workers) or 'device' (only the crop there), got {augment_on!r}")
@@ -72,6 +132,8 @@ class VideoDataset(Dataset):
                                        else train_transform(size, mean, std, **(augment or {})) if mode == 'train'
                                        else test_transform(size, mean, std, num_crops=num_crops))
         self.size, self.cache_frames, self._frames, self.short_side = size, cache_frames, {}, short_side
+        self.skip_list = Path(split.root) / SKIP_LIST if skip_list == 'auto' else None if skip_list is None else Path(skip_list)
+        self.unreadable = read_skip_list(self.skip_list) if self.skip_list else {}
 
     @classmethod
     def for_model(cls, split: VideoSplit, config, mode: str = 'test', views: tuple[int, int] = (1, 1),
@@ -82,29 +144,12 @@ class VideoDataset(Dataset):
 
     def __len__(self): return len(self.split)
 
-    def _read(self, path, indices: Callable) -> torch.Tensor:
-        """Frames `indices(n)` of `path`: from `PRELOADED` if `preload_frames` decoded it, else decoded now, or with
-        `cache_frames` decoded whole once per process and kept."""
-        if (whole := PRELOADED.get((str(path), self.backend, self.short_side))) is not None:
-            return whole[indices(len(whole))]
-        read = lambda idx: read_clip(path, idx, backend=self.backend, short_side=self.short_side)
-        if not self.cache_frames: return read(indices)
-        if path not in self._frames:
-            self._frames[path] = read(lambda n: torch.arange(n)).contiguous()
-        frames = self._frames[path]                                      # uint8 [F, 3, H, W]
-        return frames[indices(len(frames))]
-
     def _load(self, i: int, seed: int) -> torch.Tensor:
-        path, _ = self.split[i]
-        if self.mode == 'train':
-            g = torch.Generator().manual_seed(seed)
-            clip = self._read(path, lambda n: tsn_indices(n, self.num_frames, g))
-            with torch.random.fork_rng(devices=[]):                   # torchvision draws from the global RNG
-                torch.manual_seed(seed)
-                return self.transform(clip)                              # [T, 3, S, S]
-        clip = self._read(path, lambda n: multiview_indices(n, self.num_frames, self.num_clips))
-        x = self.transform(clip)                                         # [V, T, ...] or [crops, V, T, ...]
-        return x.reshape(-1, *x.shape[-4:])                              # [views, T, 3, S, S]
+        path, rel = self.split[i][0], self.split.samples[i].path
+        if (listed := self.unreadable.get(rel)) and file_stamp(path) == listed[:2]:   # checked before, still the same file
+            raise VideoReadError(path, f"listed in {self.skip_list}: {listed[2]}")
+        read = lambda idx: read_frames(path, idx, self.backend, self.short_side, self._frames if self.cache_frames else None)
+        return sample_clip(read, seed, self.transform, self.num_frames, None if self.mode == 'train' else self.num_clips)
 
     def __getitem__(self, key):
         i, seed = key if isinstance(key, tuple) else (key, key)
@@ -124,7 +169,7 @@ class VideoDataset(Dataset):
                     'skipped': skipped, 'index': torch.tensor(i)}
         raise TooManyBrokenVideos(f"{self.max_retries + 1} videos in a row could not be read, starting at "
                                   f"{self.split[i][0]} (root {self.split.root}). Check the dataset root and the files "
-                                  f"(data_prep/resize_videos.py re-encodes odd formats).")
+                                  f"(data_prep/check_videos.py lists the unreadable ones; data_prep/resize_videos.py re-encodes odd formats).")
 
 # %% ../nbs/10_loader.ipynb #32c8f0ba
 LOADER_KEYS = ('skipped', 'index')             # what VideoDataset adds to an item for its own bookkeeping
@@ -173,3 +218,43 @@ def preload_frames(splits: Sequence[VideoSplit], backend: str = 'auto', short_si
     for i, frames, _ in whole_videos(paths, backend, short_side, num_workers, progress):
         if frames is not None: PRELOADED[(paths[i], backend, short_side)] = frames
     return sum(k[1:] == (backend, short_side) for k in PRELOADED)
+
+# %% ../nbs/10_loader.ipynb #32aacfbf
+def check_video(path, backend: str = 'auto', frames: int = 8) -> str | None:
+    """None if the video at `path` can be read as a dataset reads it (header, frame count, `frames` frames spread over
+    it with the first and the last; 0: every frame), else the reason it cannot."""
+    def which(n): return torch.arange(n) if frames == 0 else torch.cat([torch.tensor([0, n - 1]), center_indices(n, frames)]).unique()
+    try: read_clip(path, which, backend=backend)
+    except VideoReadError as e: return e.reason
+    return None
+
+def _check_some(root: str, paths: list[str], backend: str, frames: int) -> list[tuple[str, str | None]]:
+    return [(p, check_video(Path(root) / p, backend, frames)) for p in paths]
+
+def check_videos(root, paths: Sequence[str], backend: str = 'auto', frames: int = 8, workers: int | None = None,
+                 progress: bool = True, chunk: int = 8) -> dict[str, str]:
+    """`{path: reason}` of the videos under `root` (`paths` relative to it) that cannot be read (`check_video`), checked
+    in `workers` processes (default: one per core); a process that dies is replaced and its videos checked again."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    from tqdm.auto import tqdm
+    paths = list(dict.fromkeys(str(p) for p in paths))
+    todo, bad, restarts = [paths[i:i + chunk] for i in range(0, len(paths), chunk)], {}, 0
+    context = multiprocessing.get_context('fork') if 'fork' in multiprocessing.get_all_start_methods() else None
+    with tqdm(total=len(paths), desc='checking videos', unit='video', disable=not progress) as bar:
+        while todo:
+            again = []
+            with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=context, initializer=torch.set_num_threads,
+                                     initargs=(1,)) as pool:              # one thread each, as in a DataLoader worker
+                jobs = {pool.submit(_check_some, str(root), some, backend, frames): some for some in todo}
+                for job in as_completed(jobs):
+                    try: results = job.result()
+                    except BrokenProcessPool: again.append(jobs[job]); continue
+                    bad |= {p: why for p, why in results if why is not None}
+                    bar.update(len(results))
+            if again and (restarts := restarts + 1) > 3:          # not a video's fault: the decoding processes take those
+                raise RuntimeError(f"the checking processes keep dying (out of memory?); {sum(map(len, again))} videos "
+                                   f"not checked, e.g. {again[0][0]}")
+            todo = again
+    return bad

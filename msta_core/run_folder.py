@@ -4,18 +4,22 @@
 
 # %% ../nbs/11b_run_folder.ipynb #7cb4c3f8
 from __future__ import annotations
-import csv, io, json, platform, subprocess, sys, time
+import csv, functools, io, json, os, platform, socket, subprocess, sys, time, warnings
+from typing import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+try: import fcntl
+except ImportError: fcntl = None             # Windows: no POSIX locks (see `RunFolderLock`)
 
 from .core import atomic_torch_save, atomic_write_text, to_plain
 from .weights import check_state_dict
 
 # %% auto #0
-__all__ = ['RESUME_IGNORED', 'named_trainable_parameters', 'trainable_state_dict', 'load_trainable_state_dict', 'save_checkpoint',
-           'load_checkpoint', 'environment_info', 'write_metrics', 'config_changes', 'saved_config', 'check_resume']
+__all__ = ['RESUME_IGNORED', 'LOCK_FILE', 'named_trainable_parameters', 'trainable_state_dict', 'load_trainable_state_dict',
+           'save_checkpoint', 'load_checkpoint', 'environment_info', 'write_metrics', 'config_changes', 'saved_config',
+           'check_resume', 'FolderInUse', 'RunFolderLock', 'holding_run_folder']
 
 # %% ../nbs/11b_run_folder.ipynb #71fac252
 def named_trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -107,3 +111,97 @@ def check_resume(ck_path, config) -> None:
                          f"To continue that run, set these back to its values (only {', '.join(RESUME_IGNORED)} may "
                          f"differ); to try the new settings, give them another out_dir. Nothing was written; the run's "
                          f"progress is kept in {ck_path}.")
+
+# %% ../nbs/11b_run_folder.ipynb #d7904ae0
+LOCK_FILE = 'run.lock'
+_HELD_ENV = 'MSTA_RUN_FOLDER_HELD'                 # {folder: pid} of the folders this process (an ancestor) holds
+_HELD: dict[str, list] = {}                        # folder → [file descriptor, depth]: what this process holds
+_WARNED: set[str] = set()
+
+class FolderInUse(RuntimeError):
+    "Another run, still alive, holds this run folder."
+
+def _held_by_ancestors() -> dict:
+    try: return json.loads(os.environ.get(_HELD_ENV) or '{}')
+    except ValueError: return {}
+
+def _holder(lock: Path) -> dict:
+    "What the holder wrote into the lock file (`{}` if nothing yet: it is just starting)."
+    try: return json.loads(lock.read_text())
+    except (OSError, ValueError): return {}
+
+def _warn_once(key: str, message: str):
+    if key not in _WARNED: _WARNED.add(key); warnings.warn(message, stacklevel=3)
+
+class RunFolderLock:
+    """`with RunFolderLock(out_dir):` this process writes `out_dir`; another run trying the same is refused with
+    `FolderInUse`, naming the holder. Re-entrant in one process; a no-op in processes of a job other than rank 0."""
+    def __init__(self, out_dir): self.folder, self.key = Path(out_dir), None
+
+    def __enter__(self): self.acquire(); return self
+    def __exit__(self, *exc): self.release()
+
+    def acquire(self) -> bool:
+        "Take the lock (True), or go on without one (False: not rank 0, an ancestor holds it, or locks are off); else raise."
+        if os.environ.get('RANK', '0') != '0' or os.environ.get('MSTA_RUN_LOCK', '1') == '0': return False
+        if fcntl is None:
+            _warn_once('platform', f"run folders are not locked on this platform (no fcntl): make sure only one run "
+                                   f"writes {self.folder} at a time"); return False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = str(self.folder.resolve())
+        if key in _HELD: _HELD[key][1] += 1; self.key = key; return True
+        lock = Path(key) / LOCK_FILE
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:                                     # held: by our own launcher, or by another run
+            os.close(fd)
+            holder, ancestor = _holder(lock), _held_by_ancestors().get(key)
+            if ancestor is not None and holder.get('pid') == ancestor and holder.get('host') == socket.gethostname():
+                return False
+            who = (f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}"
+                   + (f" ({holder['command']})" if holder.get('command') else '')) if holder else "a run that is just starting"
+            raise FolderInUse(f"{self.folder} is being written by another run: {who}. Two runs in one folder would "
+                              f"interleave their checkpoints and metrics. Wait for that run to end (or stop it), or give "
+                              f"this one another out_dir. Nothing was written.") from None
+        except OSError as e:                                        # this filesystem does not do locks
+            os.close(fd)
+            _warn_once(key, f"cannot lock {lock} ({e.strerror}): this filesystem does not support locks, so a second run "
+                            f"on {self.folder} would not be refused. Make sure only one run writes it (README: Reliability).")
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({'host': socket.gethostname(), 'pid': os.getpid(), 'since': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+                                  'command': ' '.join(sys.argv)[:300]}).encode(), 0)
+        _HELD[key], self.key = [fd, 1], key
+        os.environ[_HELD_ENV] = json.dumps({**_held_by_ancestors(), key: os.getpid()})   # for the workers we launch
+        return True
+
+    def release(self):
+        "Release the lock once the outermost holder in this process is done."
+        key, self.key = self.key, None
+        if key is None or key not in _HELD: return
+        held = _HELD[key]; held[1] -= 1
+        if held[1]: return
+        del _HELD[key]
+        fcntl.flock(held[0], fcntl.LOCK_UN); os.close(held[0])
+        mine = {k: v for k, v in _held_by_ancestors().items() if k != key}
+        if mine: os.environ[_HELD_ENV] = json.dumps(mine)
+        else: os.environ.pop(_HELD_ENV, None)
+
+def _forked_child():
+    "A forked child holds no run folder: close its copies of the lock files' descriptors (never unlock: the parent's lock)."
+    for fd, _ in _HELD.values():
+        try: os.close(fd)
+        except OSError: pass
+    _HELD.clear()
+
+if hasattr(os, 'register_at_fork'): os.register_at_fork(after_in_child=_forked_child)
+
+def holding_run_folder(check: Callable | None = None):
+    "Decorator for `fn(cfg, ...)`: `check(cfg)` first (read-only checks that refuse first), then `fn` holding `cfg.out_dir`."
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(cfg, *args, **kwargs):
+            if check is not None: check(cfg)
+            with RunFolderLock(cfg.out_dir): return fn(cfg, *args, **kwargs)
+        return run
+    return wrap

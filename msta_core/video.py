@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_video.ipynb #d1ae6dfd
 from __future__ import annotations
-import functools, io
+import functools, gc, io, mmap, os, signal, struct, threading, time, warnings
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -14,9 +14,9 @@ import av
 import numpy as np
 
 # %% auto #0
-__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'VideoReadError', 'num_frames', 'read_clip',
-           'resized_hw', 'torchcodec_status', 'segment_indices', 'tsn_indices', 'center_indices', 'multiview_indices',
-           'pick_codec', 'rgb_to_ycbcr', 'encode_mp4']
+__all__ = ['PYAV_ONLY_SUFFIXES', 'BACKENDS', 'OPTIONAL_BACKENDS', 'Indices', 'DECODE_TIMEOUT', 'VideoReadError', 'num_frames',
+           'read_clip', 'stop_decoding_process', 'resized_hw', 'torchcodec_status', 'segment_indices', 'tsn_indices',
+           'center_indices', 'multiview_indices', 'pick_codec', 'rgb_to_ycbcr', 'encode_mp4', 'damage_frame_count']
 
 # %% ../nbs/03_video.ipynb #e8cd122f
 class VideoReadError(RuntimeError):
@@ -43,9 +43,16 @@ def _check_file(path: Path):
     if path.is_dir(): raise VideoReadError(path, "is a folder, not a video file")
     if path.stat().st_size == 0: raise VideoReadError(path, "file is empty (0 bytes)")
 
+def _check_count(n: int, path: Path) -> int:
+    "`n`, the frame count a decoder read from the file's header, if the file could hold that many frames."
+    if n <= 0: raise VideoReadError(path, "the video has no frames")
+    if n > (size := path.stat().st_size):   # a damaged header: every frame takes at least a byte of the file
+        raise VideoReadError(path, f"its header claims {n} frames, more than its {size} bytes could hold")
+    return n
+
 def _resolve_indices(indices: Indices, n: int, path: Path) -> torch.Tensor:
     "Turn `indices` (or `indices(n)`) into a LongTensor, checking every index is a frame of the video."
-    if n <= 0: raise VideoReadError(path, "the video has no frames")
+    _check_count(n, path)
     try: idx = torch.as_tensor(indices(n) if callable(indices) else indices, dtype=torch.long)
     except Exception as e: raise _CallerError(e) from None
     if idx.numel() == 0: raise _CallerError(ValueError(f"no frame indices given for {path}"))
@@ -56,7 +63,7 @@ def _resolve_indices(indices: Indices, n: int, path: Path) -> torch.Tensor:
 
 # %% ../nbs/03_video.ipynb #a3f5f712
 def _decord_num_frames(path: Path, num_threads: int) -> int:
-    return len(decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads))
+    return _check_count(len(decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)), path)
 
 def _decord_read(path: Path, indices: Indices, num_threads: int, short_side: int | None = None) -> torch.Tensor:
     size = _target_size(path, short_side) if short_side else None   # None: frames as stored
@@ -82,7 +89,7 @@ def _pyav_open(path: Path, num_threads: int):
 def _pyav_num_frames(path: Path, num_threads: int) -> int:
     container, stream = _pyav_open(path, num_threads)
     with container:  # the header's count when there is one (MPEG-PS and ASF have none): else count
-        return stream.frames or sum(1 for _ in container.decode(stream))
+        return _check_count(stream.frames or sum(1 for _ in container.decode(stream)), path)
 
 def _pyav_read(path: Path, indices: Indices, num_threads: int, short_side: int | None = None) -> torch.Tensor:
     size = _target_size(path, short_side) if short_side else None
@@ -131,24 +138,193 @@ def _first_line(e: BaseException) -> str:
     lines = [l for l in str(e).strip().splitlines() if l.strip()]
     return f"{type(e).__name__}: {lines[0][:200] if lines else ''}"
 
-def num_frames(path, backend: str = 'auto', num_threads: int = 1) -> int:
+def _backend_fn(name: str, op: str) -> Callable:
+    "The function of decoder `name` that reads frames (`op='read'`) or counts them (`'count'`)."
+    if name == 'decord': return _decord_read if op == 'read' else _decord_num_frames
+    if name == 'PyAV': return _pyav_read if op == 'read' else _pyav_num_frames
+    return _torchcodec_read if op == 'read' else _torchcodec_num_frames
+
+def _decoders(op: str, isolated: bool, *args) -> list[Callable]:
+    "`_decode`'s decord, PyAV and torchcodec functions for `op`: each runs in the decoding process (below), or here."
+    here = not (isolated and hasattr(os, 'fork'))          # no fork (Windows): decoded in the calling process
+    return [(lambda p, n=name: _backend_fn(n, op)(p, *args)) if here else
+            (lambda p, n=name: _decoding_process().run(n, op, p, *args)) for name in ('decord', 'PyAV', 'torchcodec')]
+
+def num_frames(path, backend: str = 'auto', num_threads: int = 1, isolated: bool = True) -> int:
     "Number of frames of the video at `path` (as the chosen decoder counts them)."
-    return _decode(path, backend, lambda p: _decord_num_frames(p, num_threads),
-                   lambda p: _pyav_num_frames(p, num_threads), lambda p: _torchcodec_num_frames(p, num_threads))
+    return _decode(path, backend, *_decoders('count', isolated, num_threads))
 
 def read_clip(path, indices: Indices, backend: str = 'auto', num_threads: int = 1,
-              short_side: int | None = None) -> torch.Tensor:
+              short_side: int | None = None, isolated: bool = True) -> torch.Tensor:
     """Decode frames `indices` (a sequence, a tensor of any shape, or a function of the frame count)
     of the video at `path`: uint8 RGB `indices.shape + [C, H, W]`, e.g. `[T, C, H, W]`.
     `backend`: 'auto' (decord, PyAV for MPEG-PS/ASF containers or when decord fails), 'decord', 'pyav'
     or 'torchcodec' (optional) ('decord' refuses MPEG-PS/ASF files, whose frames it gets wrong).
     `short_side`: the decoder scales frames whose shorter side is longer down to it (aspect kept).
+    `isolated`: decode in this process's decoding process (see below), so that a decoder crash costs one video.
     Unreadable videos raise `VideoReadError`; indices outside the video raise `ValueError`."""
     if callable(indices): indices = functools.cache(indices)   # asked once per frame count: a fallback decoder reads the same frames
-    frames = _decode(path, backend, lambda p: _decord_read(p, indices, num_threads, short_side),
-                     lambda p: _pyav_read(p, indices, num_threads, short_side),
-                     lambda p: _torchcodec_read(p, indices, num_threads, short_side))
+    frames = _decode(path, backend, *_decoders('read', isolated, indices, num_threads, short_side))
     return frames.movedim(-1, -3)  # [..., H, W, C] -> [..., C, H, W], a view (channels-last memory)
+
+# %% ../nbs/03_video.ipynb #235d54be
+DECODE_TIMEOUT = 600.0     # seconds the decoding process may take to answer (a whole long video, decoded), then it is stopped
+
+class _Cancelled(Exception): "The caller's `indices` function failed: the decoding process gives up the request."
+
+def _shared_file() -> int:
+    "A file descriptor of an anonymous file, for the frames: in memory (Linux), else an unlinked temporary file."
+    if hasattr(os, 'memfd_create'): return os.memfd_create('msta-frames')
+    import tempfile
+    fd, name = tempfile.mkstemp(prefix='msta-frames-'); os.unlink(name); return fd
+
+def _as_indices(indices) -> np.ndarray:
+    "The caller's indices as an int64 array, to send (a tensor would travel through torch's shared-memory pickler)."
+    return torch.as_tensor(indices, dtype=torch.long).numpy()
+
+def _died(status: int | None) -> str:
+    if status is None: return "it stopped answering"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"killed by {signal.Signals(sig).name}" + (" (out of memory?)" if sig == signal.SIGKILL else "")
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+def _serve(conn, fd: int) -> None:
+    "The decoding process: answer requests until the pipe closes."
+    for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)      # the caller decides when we stop
+    for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE): signal.signal(s, signal.SIG_DFL)  # die plainly (no inherited handler)
+    gc.freeze()     # never collect what was inherited: a decord reader of the caller's, freed here, would wait for its thread forever
+    torch.set_num_threads(1)
+    buf, size = None, 0
+    def ask(n: int) -> np.ndarray:                       # the frame count is known: the caller chooses the frames
+        conn.send(('n', n)); idx = conn.recv()
+        if idx is None: raise _Cancelled()
+        return idx
+    while True:
+        try: name, op, path, args = conn.recv()
+        except (EOFError, OSError): return               # the caller is gone
+        path = Path(path)
+        try:
+            if op == 'count': conn.send(('count', _backend_fn(name, op)(path, *args))); continue
+            idx, *rest = args
+            out = _backend_fn(name, op)(path, ask if idx is None else idx, *rest).contiguous()
+            n = out.numel()
+            if n > size:                                 # grow the shared file (it never shrinks)
+                size = -(-max(n, 2 * size) // mmap.PAGESIZE) * mmap.PAGESIZE
+                os.ftruncate(fd, size)
+                if buf is not None: buf.close()
+                buf = mmap.mmap(fd, size)
+            np.frombuffer(buf, np.uint8, n)[:] = out.view(-1).numpy()    # (numpy: a plain copy, never an OpenMP team)
+            conn.send(('frames', tuple(out.shape), n, size))
+        except _CallerError as e:
+            conn.send(('caller', None if isinstance(e.error, _Cancelled) else e.error if isinstance(e.error, ValueError) else ValueError(str(e.error))))
+        except Exception as e:
+            conn.send(('unreadable', e.reason if isinstance(e, VideoReadError) else _first_line(e)))
+
+class _DecodingProcess:
+    "This process's decoding process: forked on first use, one request at a time, forked again after it dies."
+    def __init__(self): self.pid, self.conn, self.fd, self.buf, self.size, self.lock = None, None, None, None, 0, threading.Lock()
+
+    def _start(self):
+        from multiprocessing import Pipe
+        here, there = Pipe()
+        fd = _shared_file()
+        with warnings.catch_warnings():                  # Python >= 3.12 warns on any fork of a threaded process
+            warnings.simplefilter('ignore', DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:                                     # the decoding process
+            code = 0
+            try: here.close(); _serve(there, fd)
+            except BaseException: code = 1
+            finally: os._exit(code)
+        there.close()
+        self.pid, self.conn, self.fd = pid, here, fd
+
+    def _reap(self, wait: float) -> int | None:
+        "The child's exit status, waiting up to `wait` seconds for it (None: still running)."
+        t0 = time.monotonic()
+        while True:
+            try: pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError: return 0              # already reaped (SIGCHLD ignored)
+            if pid: return status
+            if time.monotonic() - t0 >= wait: return None
+            time.sleep(0.002)
+
+    def stop(self, kill: bool = False) -> str:
+        "Stop the decoding process (if any; `kill`: at once) and say how it ended; the next request forks a new one."
+        why = 'not running'
+        if self.pid is not None:
+            if self.conn is not None: self.conn.close()
+            if kill: os.kill(self.pid, signal.SIGKILL)
+            status = self._reap(5.0)
+            if status is None:                           # alive and deaf: stop it
+                os.kill(self.pid, signal.SIGKILL); status = self._reap(5.0)
+            why = _died(status)
+        if self.buf is not None: self.buf.close()
+        if self.fd is not None: os.close(self.fd)
+        self.pid, self.conn, self.fd, self.buf, self.size = None, None, None, None, 0
+        return why
+
+    def forget(self):
+        "In a process forked from the owner: close the inherited copies of its pipe and file (the child is not ours)."
+        for close in (lambda: self.conn.close(), lambda: self.buf.close(), lambda: os.close(self.fd)):
+            try: close()
+            except Exception: pass                       # (None: nothing to close)
+
+    def run(self, name: str, op: str, path: Path, *args):
+        "Run decoder `name`'s `op` on `path` in the decoding process; its death is the file's `VideoReadError`."
+        with self.lock:
+            if self.pid is not None and self._reap(0) is not None: self.stop()   # died earlier: no file's fault
+            if self.pid is None: self._start()
+            try: return self._request(name, op, path, args)
+            except (EOFError, ConnectionError):
+                raise VideoReadError(path, f"the decoding process died reading it ({self.stop()})") from None
+            except TimeoutError:
+                self.stop(kill=True)
+                raise VideoReadError(path, f"the decoding process gave no answer in {DECODE_TIMEOUT:g} s (stopped)") from None
+            except (VideoReadError, _CallerError): raise
+            except BaseException: self.stop(); raise       # interrupted mid-request: its state is unknown
+
+    def _request(self, name, op, path, args):
+        indices, error = args[0] if op == 'read' else None, None
+        if op == 'read':
+            try: args = (None if callable(indices) else _as_indices(indices), *args[1:])
+            except Exception as e: raise _CallerError(e) from None
+        self.conn.send((name, op, str(path), args))
+        while True:
+            if not self.conn.poll(DECODE_TIMEOUT): raise TimeoutError
+            kind, *rest = self.conn.recv()
+            if kind == 'n':                              # the caller's function chooses the frames, here
+                try: self.conn.send(_as_indices(indices(rest[0])))
+                except Exception as e: error = e; self.conn.send(None)
+            elif kind == 'count': return rest[0]
+            elif kind == 'frames':
+                shape, n, size = rest
+                if size > self.size:                     # the file grew: map it again
+                    if self.buf is not None: self.buf.close()
+                    self.buf, self.size = mmap.mmap(self.fd, size), size
+                frames = torch.empty(shape, dtype=torch.uint8)
+                # copied by numpy: a torch copy this large would start an OpenMP team, which hangs in a process
+                # forked from one that used OpenMP (a pool worker that did not set torch.set_num_threads(1))
+                frames.numpy()[...] = np.frombuffer(self.buf, np.uint8, n).reshape(shape)
+                return frames
+            elif kind == 'caller': raise _CallerError(rest[0] if error is None else error)
+            else: raise VideoReadError(path, rest[0])
+
+_DECODING = _DecodingProcess()
+
+def _decoding_process() -> _DecodingProcess: return _DECODING
+
+def _forked():
+    "In a forked child (a DataLoader worker...): its own decoding process, on first use."
+    global _DECODING
+    _DECODING.forget(); _DECODING = _DecodingProcess()
+
+if hasattr(os, 'register_at_fork'): os.register_at_fork(after_in_child=_forked)
+
+def stop_decoding_process() -> str:
+    "Stop this process's decoding process (the next read starts another); says how it ended."
+    with _DECODING.lock: return _DECODING.stop()
 
 # %% ../nbs/03_video.ipynb #b595155f
 @functools.lru_cache(maxsize=1 << 16)
@@ -187,7 +363,7 @@ def _torchcodec_open(path: Path, num_threads: int, size=None):
     return VideoDecoder(str(path), dimension_order='NHWC', num_ffmpeg_threads=num_threads, seek_mode='exact',
                         transforms=None if size is None else [Resize(list(size))])
 
-def _torchcodec_num_frames(path: Path, num_threads: int) -> int: return len(_torchcodec_open(path, num_threads))
+def _torchcodec_num_frames(path: Path, num_threads: int) -> int: return _check_count(len(_torchcodec_open(path, num_threads)), path)
 
 def _torchcodec_read(path: Path, indices: Indices, num_threads: int, short_side: int | None = None) -> torch.Tensor:
     dec = _torchcodec_open(path, num_threads, _target_size(path, short_side) if short_side else None)
@@ -256,3 +432,27 @@ def encode_mp4(frames: np.ndarray, fps: int = 8, codec: str = 'libx264', qp: int
             for packet in stream.encode(_yuv_frame(p, subsample=codec != 'libx264')): container.mux(packet)
         for packet in stream.encode(): container.mux(packet)
     return buf.getvalue()
+
+# %% ../nbs/03_video.ipynb #ef2fb035
+def _mp4_boxes(b: bytes, start: int = 0, end: int | None = None):
+    "`(type, offset, size)` of each box of an mp4, the boxes inside `moov`'s containers included."
+    end = len(b) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack('>I4s', b[start:start + 8])
+        if size < 8: return
+        yield kind, start, size
+        if kind in (b'moov', b'trak', b'mdia', b'minf', b'stbl'): yield from _mp4_boxes(b, start + 8, start + size)
+        start += size
+
+def damage_frame_count(mp4: bytes, entries: int = 1) -> bytes:
+    """`mp4` (one video track, as `encode_mp4` writes it, index at the end) with a sample table (`stts`) of `entries`
+    pairs, each claiming 2³²−1 frames: a damaged header, for tests. With `entries=1`, only the first count's 4 bytes change."""
+    boxes = list(_mp4_boxes(mp4))
+    _, at, size = next(x for x in boxes if x[0] == b'stts')
+    duration = mp4[at + 20:at + 24]                                   # the first pair's frame duration
+    body = b'stts' + mp4[at + 8:at + 12] + struct.pack('>I', entries) + (b'\xff\xff\xff\xff' + duration) * entries
+    new = struct.pack('>I', 4 + len(body)) + body
+    out = bytearray(mp4[:at] + new + mp4[at + size:])
+    for kind, o, s in boxes:                                          # the boxes holding the table grow with it
+        if o < at and at + size <= o + s: out[o:o + 4] = struct.pack('>I', s + len(new) - size)
+    return bytes(out)

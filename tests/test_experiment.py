@@ -158,6 +158,39 @@ def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
     assert json.loads((Path(zs.out_dir) / 'config.json').read_text())['template'] == zs.template
 
 
+def test_a_second_run_on_a_live_runs_folder_is_refused(tiny, tmp_path, monkeypatch):
+    "While a run holds its folder, a second run there (in a notebook, through launch, from the command line) is refused "
+    "at once, naming the holder, before writing anything; a crash leaves no stale lock; launch's workers run under it."
+    from msta_core.experiment import launch, run_experiment
+    from msta_core.run_folder import FolderInUse, LOCK_FILE
+    cfg = config(tiny, tmp_path / 'run')
+    cfg = replace(cfg, train=replace(cfg.train, epochs=1, save_every=0, micro_batch=2))   # (2 processes later)
+    out = Path(cfg.out_dir)
+    first = run_cli(cfg, wait=False)
+    t0 = time.time()
+    while first.poll() is None and time.time() - t0 < 300:          # until the first run holds the folder
+        try:
+            if json.loads((out / LOCK_FILE).read_text())['pid'] == first.pid: break
+        except (OSError, ValueError, KeyError): pass
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGSTOP)                            # it stays in the middle of its run
+    try:
+        assert first.poll() is None, 'the first run ended before it could be caught running'
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        for call in (run_experiment, launch):
+            with pytest.raises(FolderInUse, match=rf"{out} is being written by another run: pid {first.pid} on "):
+                call(cfg)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # nothing written
+        cmd = [sys.executable, '-m', 'msta_core.experiment', str(out / 'config.json')]
+        second = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+        assert second.returncode != 0 and f'pid {first.pid} on ' in second.stderr, second.stderr[-2000:]
+    finally:
+        os.killpg(first.pid, signal.SIGKILL); first.wait()         # the first run crashes
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    r = launch(cfg, nproc=2)                                        # no stale lock; the workers run under launch's
+    assert r['world_size'] == 2 and (out / 'adapters.pt').exists()
+
+
 def test_scheduling_does_not_change_a_run(tiny, tmp_path, monkeypatch):
     "What benchmarks/synthetic_table.py changes to fit two runs on the cores (threads, loader workers, frames decoded "
     "once up front) leaves a run's numbers as they were, bit for bit."
