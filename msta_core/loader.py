@@ -114,7 +114,7 @@ class VideoDataset(Dataset):
     `augment_on='device'` (training): the workers only crop (`crop_transform`, uint8) and each item carries the `seed` of
     the rest of its augmentation, which `BatchAugment` (03a_augment) does on the batch, on the training device.
     `skip_list`: 'auto' (`SKIP_LIST` in the split's root, if there), a file, or None: the videos known to be unreadable."""
-    def __init__(self, split: VideoSplit, num_frames: int = 8, size: int = 224, *, mean: Sequence[float], std: Sequence[float],
+    def __init__(self, split: VideoSplit, num_frames: int = 8, input_resolution: int = 224, *, mean: Sequence[float], std: Sequence[float],
                  mode: str = 'train', num_clips: int = 1, num_crops: int = 1, augment: dict | None = None,
                  backend: str = 'auto', max_retries: int = 20, transform: Callable | None = None,
                  cache_frames: bool = False, short_side: int | None = None, augment_on: str = 'worker', skip_list='auto'):
@@ -128,10 +128,11 @@ class VideoDataset(Dataset):
         self.split, self.num_frames, self.mode, self.backend = split, num_frames, mode, backend
         self.num_clips, self.num_crops, self.max_retries = num_clips, num_crops, max_retries
         self.seeded = mode == 'train' and augment_on == 'device'         # items carry their augmentation's seed
+        size = self.input_resolution = input_resolution                  # the backbone's (ViCLIPConfig.input_resolution)
         self.transform = transform or (crop_transform(size, **split_augment(augment)[0]) if self.seeded
                                        else train_transform(size, mean, std, **(augment or {})) if mode == 'train'
                                        else test_transform(size, mean, std, num_crops=num_crops))
-        self.size, self.cache_frames, self._frames, self.short_side = size, cache_frames, {}, short_side
+        self.cache_frames, self._frames, self.short_side = cache_frames, {}, short_side
         self.skip_list = Path(split.root) / SKIP_LIST if skip_list == 'auto' else None if skip_list is None else Path(skip_list)
         self.unreadable = read_skip_list(self.skip_list) if self.skip_list else {}
 
@@ -139,7 +140,7 @@ class VideoDataset(Dataset):
     def for_model(cls, split: VideoSplit, config, mode: str = 'test', views: tuple[int, int] = (1, 1),
                   augment: dict | None = None, augment_on: str = 'worker', **kwargs) -> VideoDataset:
         "What a backbone with `config` reads (its frame count, input size, normalisation): `views` = (clips, crops)."
-        return cls(split, num_frames=config.num_frames, size=config.input_resolution, mean=config.mean, std=config.std,
+        return cls(split, num_frames=config.num_frames, input_resolution=config.input_resolution, mean=config.mean, std=config.std,
                    mode=mode, num_clips=views[0], num_crops=views[1], augment=augment, augment_on=augment_on, **kwargs)
 
     def __len__(self): return len(self.split)
@@ -165,7 +166,7 @@ class VideoDataset(Dataset):
                 if self.mode == 'test': break
         if self.mode == 'test':                                          # reported, excluded from the metrics
             views = self.num_clips * self.num_crops
-            return {'video': torch.zeros(views, self.num_frames, 3, self.size, self.size), 'label': torch.tensor(-1),
+            return {'video': torch.zeros(views, self.num_frames, 3, self.input_resolution, self.input_resolution), 'label': torch.tensor(-1),
                     'skipped': skipped, 'index': torch.tensor(i)}
         raise TooManyBrokenVideos(f"{self.max_retries + 1} videos in a row could not be read, starting at "
                                   f"{self.split[i][0]} (root {self.split.root}). Check the dataset root and the files "

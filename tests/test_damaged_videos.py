@@ -72,7 +72,7 @@ LOADER = textwrap.dedent('''
     split = VideoSplit(root, [Sample(n, i % 2) for i, n in enumerate(names)], ['a', 'b'])
     out = {}
     for mode in ('train', 'test'):
-        ds = VideoDataset(split, num_frames=4, size=32, mean=CLIP_MEAN, std=CLIP_STD, mode=mode)
+        ds = VideoDataset(split, num_frames=4, input_resolution=32, mean=CLIP_MEAN, std=CLIP_STD, mode=mode)
         order = EpochSampler(len(split), seed=0, shuffle=False)
         batches = list(DataLoader(ds, batch_size=4, sampler=order, num_workers=2))
         videos = torch.cat([b['video'] for b in batches])
@@ -117,7 +117,7 @@ def test_check_videos_lists_what_cannot_be_read(tree, tmp_path):
     from msta_core.datasets import VideoSplit
     from msta_core.viclip import CLIP_MEAN, CLIP_STD
     import msta_core.loader as loader
-    ds = VideoDataset(VideoSplit.load(tree, split, _labels(tmp_path)), num_frames=4, size=32, mean=CLIP_MEAN, std=CLIP_STD, mode='test')
+    ds = VideoDataset(VideoSplit.load(tree, split, _labels(tmp_path)), num_frames=4, input_resolution=32, mean=CLIP_MEAN, std=CLIP_STD, mode='test')
     opened, real = [], loader.read_clip
     loader.read_clip = lambda path, *a, **k: (opened.append(Path(path).name), real(path, *a, **k))[1]
     try: items = [ds[(i, 0)] for i in range(len(ds))]
