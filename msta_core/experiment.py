@@ -23,13 +23,14 @@ from .augment import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
 from .run_folder import environment_info, check_resume, config_changes, trainable_state_dict, load_trainable_state_dict
-from .engine import fit, BEST_RULE
+from .engine import fit, BEST_RULE, SMOKE_STEPS, SMOKE_MICRO_BATCHES
 from .evaluate import evaluate_dataset, harmonic_mean, mean_std, best_epoch
 from .presets import ExperimentConfig, DATASETS, base_novel_labels, default_views
 
 # %% auto #0
-__all__ = ['resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node', 'check_out_dir', 'build_classifier',
-           'evaluate_splits', 'headline', 'augment_on_device', 'run_experiment', 'paper_rule_report', 'launch', 'main']
+__all__ = ['SMOKE_VIDEOS', 'missing_split_help', 'resolve_data', 'synthetic_world', 'load_backbone', 'once_per_node',
+           'check_out_dir', 'build_classifier', 'evaluate_splits', 'headline', 'augment_on_device', 'smoke_label',
+           'run_experiment', 'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #347e659a
 def _splits_dir(cfg: ExperimentConfig) -> Path:
@@ -37,6 +38,19 @@ def _splits_dir(cfg: ExperimentConfig) -> Path:
     if not p: raise ValueError("set splits_dir (or $MSTA_SPLITS) to the ViFi-CLIP labels/splits folder "
                                "(python data_prep/fetch_splits.py downloads it)")
     return Path(p)
+
+def missing_split_help(split: str, sd: Path) -> str:
+    "How to get the split file `split` (a path under the splits folder `sd`) that is not there."
+    if split == DATASETS['k400'].supervised_train:
+        return (f"ViFi-CLIP's full Kinetics-400 training list is large and not fetched by default: get it with "
+                f"`python data_prep/fetch_splits.py --with-k400-train` (into data/vifi_clip_splits), or make it from the official "
+                f"annotations: `python data_prep/make_splits.py kinetics --csv <Kinetics-400 annotations>/train.csv "
+                f"--labels {sd / DATASETS['k400'].labels} --out {sd / Path(split).parent}`")
+    return "`python data_prep/fetch_splits.py` downloads ViFi-CLIP's split files and label lists (into data/vifi_clip_splits)"
+
+def _load_split(root: Path, sd: Path, split: str, labels: str) -> VideoSplit:
+    try: return VideoSplit.load(root, sd / split, sd / labels)
+    except FileNotFoundError as e: raise FileNotFoundError(f"{e}. {missing_split_help(split, sd)}") from None
 
 def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, dict[str, VideoSplit], str, Path | None]:
     "(train split, {eval name: split}, description stem, description folder) for `cfg`."
@@ -60,7 +74,7 @@ def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, 
     if not cfg.data_root: raise ValueError(f"dataset={cfg.dataset!r} needs data_root: the folder its split files' paths are relative to")
     sd, spec, root = _splits_dir(cfg), DATASETS[cfg.dataset], Path(cfg.data_root)
     desc_dir = Path(cfg.descriptions_dir or os.environ.get('MSTA_DESCRIPTIONS', sd / 'descriptions'))
-    load = lambda split, labels: VideoSplit.load(root, sd / split, sd / labels)
+    load = lambda split, labels: _load_split(root, sd, split, labels)
     if cfg.protocol == 'fewshot':
         return load(spec.fewshot_train.format(shots=cfg.shots), spec.labels), {'test': load(spec.test[cfg.split - 1] if len(spec.test) > 1 else spec.test[0], spec.labels)}, spec.descriptions, desc_dir
     if cfg.protocol == 'base2novel':
@@ -76,7 +90,7 @@ def resolve_data(cfg: ExperimentConfig, world=None) -> tuple[VideoSplit | None, 
         t = DATASETS[name]
         for i, split in enumerate(t.test, 1):
             labels = t.labels.format(split=i)
-            evals[f'{name}_s{i}'] = VideoSplit.load(Path(os.environ.get(f'MSTA_ROOT_{name.upper()}', root.parent / name)), sd / split, sd / labels)
+            evals[f'{name}_s{i}'] = _load_split(Path(os.environ.get(f'MSTA_ROOT_{name.upper()}', root.parent / name)), sd, split, labels)
     return load(spec.supervised_train, spec.labels), evals, spec.descriptions, desc_dir
 
 # %% ../nbs/16_experiment.ipynb #1422778d
@@ -188,6 +202,13 @@ def augment_on_device(cfg: ExperimentConfig, model, device) -> Callable | None:
         return batch
     return apply
 
+SMOKE_VIDEOS = 2       # a smoke run evaluates this many videos per process of every evaluation split (all their views)
+
+def smoke_label(d: Dist) -> dict:
+    "What `results.json` says of a smoke run (`train.smoke`): its bounds, and that its numbers are no result."
+    return {'steps': SMOKE_STEPS, 'micro_batches_per_step': SMOKE_MICRO_BATCHES, 'videos_per_split': SMOKE_VIDEOS * d.world_size,
+            'note': 'a smoke run: every stage of the pipeline on a few steps and videos; a check, not a result'}
+
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
     check_out_dir(cfg)                                                # before anything is written
@@ -212,7 +233,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     def evaluate(predict, split, desc):                               # every evaluation of the run: the same views and bound
         return evaluate_dataset(predict, VideoDataset.for_model(split, model.config, views=views), batch_size=cfg.train.micro_batch,
                                 num_workers=cfg.train.num_workers, d=d, progress=progress, desc=desc,
-                                max_bad_fraction=cfg.train.max_bad_fraction)
+                                max_bad_fraction=cfg.train.max_bad_fraction, max_videos=SMOKE_VIDEOS * d.world_size if cfg.train.smoke else None)
     def each_epoch(module, epoch):                                    # the epoch's score on the main test split
         r = evaluate(clf.predictor(evals[main_eval].class_names), evals[main_eval], f'eval {main_eval}')
         return {'top1': r['top1'], 'top5': r['top5']}
@@ -230,6 +251,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
               'summary': headline(cfg, results, main_eval), 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
+    if cfg.train.smoke: report = {'smoke': smoke_label(d), **report}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
     if cfg.train.report == 'paper' and any('top1' in h for h in history):
         report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate(

@@ -162,6 +162,7 @@ class ExperimentConfig:
         if isinstance(d.get('method'), str): d['method'] = canonical_name(d['method'], METHODS)
         if isinstance(d.get('peft'), dict): d['peft'] = upgrade_peft_dict(d['peft'])
         if isinstance(d.get('train'), dict): d['train'] = {k: v for k, v in d['train'].items() if k != 'log_every'}   # a field that did nothing
+        if isinstance(d.get('train'), dict): d['train'].setdefault('smoke', False)   # before smoke runs, every run was a real one
         d.setdefault('augment_on', 'worker')  # before the option, every run augmented in the loader workers
         return d
     @classmethod
@@ -356,4 +357,5 @@ def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', me
             else paper_preset(protocol, dataset, shots=shots, split=split, method=method))
     cfg = ExperimentConfig(**{**base.__dict__, **over['top'], 'peft': replace(base.peft, **over['peft']),
                               'train': replace(base.train, **over['train'])})
+    if cfg.train.smoke and params.get('out_dir') is None: cfg.out_dir += '_smoke'   # never a real run's folder
     return check_ranges(cfg)
