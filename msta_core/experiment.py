@@ -104,7 +104,8 @@ def load_backbone(cfg: ExperimentConfig, world=None, progress: bool = True):
     frame_level = cfg.backbone.startswith('clip-')
     if cfg.dataset != 'synthetic':
         if not cfg.checkpoint:
-            raise ValueError(f"dataset={cfg.dataset!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.pt)" if frame_level
+            raise ValueError(f"dataset={cfg.dataset!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.safetensors, "
+                             "made from OpenAI's ViT-B-16.pt by data_prep/convert_clip.py)" if frame_level
                              else "a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)"))
         if frame_level: return load_clip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
         return load_viclip(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
@@ -287,6 +288,10 @@ def paper_rule_report(clf, history: list[dict], evals: dict, main_eval: str, out
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:
     "Run `cfg` in `nproc` processes under torchrun; returns `results.json`."
     nproc = nproc or cfg.nproc
+    if torch.cuda.is_available() and nproc > torch.cuda.device_count():   # one process per GPU; else NCCL fails later
+        raise ValueError(f"nproc={nproc}: this machine has {torch.cuda.device_count()} GPU(s), one process each; pass -p nproc "
+                         f"{torch.cuda.device_count()} (the global batch stays batch_size={cfg.train.batch_size}, reached by "
+                         f"gradient accumulation). Nothing was written.")
     check_out_dir(cfg)                                                # before config.json is written
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / 'config.json'
