@@ -75,6 +75,8 @@ def evaluate_dataset(predict: Callable[[torch.Tensor], torch.Tensor], dataset, *
         skipped += [p for p in batch.get('skipped', []) if p]
         probs.append(score_views(predict, views.to(d.device)).cpu()); labels.append(y.cpu())
     C = probs[0].shape[1] if probs else 0
+    if d.enabled:                                         # a process without videos (fewer videos than processes) learns C
+        c = torch.tensor([C], device=d.device); dist.all_reduce(c, op=dist.ReduceOp.MAX); C = int(c.item())
     P = torch.cat(probs) if probs else torch.zeros(0, C)
     Y = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
     I = torch.tensor(idx, dtype=torch.long)
