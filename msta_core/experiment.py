@@ -208,7 +208,7 @@ SMOKE_VIDEOS = 2       # a smoke run evaluates this many videos per process of e
 def smoke_label(d: Dist) -> dict:
     "What `results.json` says of a smoke run (`train.smoke`): its bounds, and that its numbers are no result."
     return {'steps': SMOKE_STEPS, 'micro_batches_per_step': SMOKE_MICRO_BATCHES, 'videos_per_split': SMOKE_VIDEOS * d.world_size,
-            'note': 'a smoke run: every stage of the pipeline on a few steps and videos; a check, not a result'}
+            'note': 'every stage of the pipeline on a few steps and videos: a check of the command, not a result'}
 
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
