@@ -23,14 +23,15 @@ from .run_folder import (named_trainable_parameters, trainable_state_dict, save_
                                   environment_info, write_metrics, check_resume)
 
 # %% auto #0
-__all__ = ['REPORTS', 'AMP_MODES', 'AUTHORS_EVAL_EVERY', 'BEST_RULE', 'TrainConfig', 'lr_at', 'evaluation_epochs', 'epoch_steps',
-           'build_optimizer', 'autocast_setup', 'set_tf32', 'NonFiniteLossError', 'Training', 'setup_training',
-           'checkpoint', 'resume_state', 'epoch_tally', 'accumulate', 'train_step', 'epoch_metrics', 'end_of_epoch',
-           'fit']
+__all__ = ['REPORTS', 'AMP_MODES', 'SMOKE_STEPS', 'SMOKE_MICRO_BATCHES', 'AUTHORS_EVAL_EVERY', 'BEST_RULE', 'TrainConfig',
+           'lr_at', 'evaluation_epochs', 'epoch_steps', 'build_optimizer', 'autocast_setup', 'set_tf32',
+           'NonFiniteLossError', 'Training', 'setup_training', 'checkpoint', 'resume_state', 'epoch_tally',
+           'accumulate', 'train_step', 'epoch_metrics', 'end_of_epoch', 'fit']
 
 # %% ../nbs/12_engine.ipynb #f67d54d3
 REPORTS = ('final', 'paper')
 AMP_MODES = ('auto', 'bf16', 'fp16', 'off')
+SMOKE_STEPS, SMOKE_MICRO_BATCHES = 2, 2     # a smoke run: optimiser steps, micro-batches in each (see the end)
 
 @dataclass
 class TrainConfig:
@@ -55,6 +56,7 @@ class TrainConfig:
     report: str = 'final'             # 'final': the last epoch; 'paper': also the best epoch on the test set, labelled
     drop_last: bool = False           # True: floor(N / batch) steps per epoch, the last partial batch dropped (authors)
     tf32: bool | None = None          # CUDA: True allows TF32 matmuls and convolutions, False forbids them, None: as set
+    smoke: bool = False               # a check of the pipeline, not a result: SMOKE_STEPS short steps, then stop
 
     def __post_init__(self):
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -70,6 +72,7 @@ class TrainConfig:
         if self.amp not in AMP_MODES: raise ValueError(f"amp={self.amp!r}: use one of {AMP_MODES} ('off': fp32, as the authors ran)")
         if not isinstance(self.drop_last, bool): raise ValueError(f"drop_last={self.drop_last!r}: use True or False")
         if self.tf32 not in (None, True, False): raise ValueError(f"tf32={self.tf32!r}: use True, False or None")
+        if not isinstance(self.smoke, bool): raise ValueError(f"smoke={self.smoke!r}: use True (a short check of the pipeline) or False")
 
     def accum_steps(self, world_size: int = 1) -> int:
         per_step = self.micro_batch * world_size
@@ -154,7 +157,7 @@ class Training:
     sampler: EpochSampler
     samples: int                      # videos in the training set (to judge how many were unreadable)
     steps_per_epoch: int
-    accum: int                        # micro-batches per optimiser step
+    accum: int                        # micro-batches per optimiser step (a smoke run: at most SMOKE_MICRO_BATCHES)
     out_dir: Path
     config: Any                       # what a resume must match (saved in each checkpoint)
     on_device: Callable | None = None # applied to each micro-batch on the device, before the forward (fit's on_device)
@@ -170,6 +173,7 @@ def setup_training(model: nn.Module, dataset, cfg: TrainConfig, out_dir: Path, c
     "Move the model to this process's device, build the sampler, optimiser, precision and (several processes) DDP."
     model.to(d.device)
     accum = cfg.accum_steps(d.world_size)
+    if cfg.smoke: accum = min(accum, SMOKE_MICRO_BATCHES)
     sampler = EpochSampler(len(dataset), cfg.seed, True, d.rank, d.world_size)
     steps_per_epoch = epoch_steps(len(sampler.order()), cfg, d.world_size)
     opt = build_optimizer(model, cfg)
@@ -291,7 +295,7 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, evaluate: Calla
                         num_workers=cfg.num_workers, drop_last=False, persistent_workers=cfg.num_workers > 0,
                         pin_memory=d.device.type == 'cuda')
     steps_here = 0
-    while epoch < cfg.epochs:
+    while epoch < cfg.epochs and not (cfg.smoke and step >= SMOKE_STEPS):
         model.train()
         t.sampler.set_epoch(epoch, skip=start * cfg.micro_batch * t.accum)
         tally, batches = epoch_tally(running), iter(loader)
@@ -305,6 +309,7 @@ def fit(model: nn.Module, dataset, cfg: TrainConfig, out_dir, *, evaluate: Calla
                 checkpoint(t, epoch=epoch, step_in_epoch=s + 1, step=step, history=history, running=tally)
             if stop_after_steps is not None and steps_here >= stop_after_steps:
                 bar.close(); return history                                    # for tests of resume
+            if cfg.smoke and step >= SMOKE_STEPS: break                        # a smoke run: the epoch closes here
         bar.close()
         end_of_epoch(t, epoch_metrics(t, tally, epoch=epoch, step=step, lr=lr), history, evaluate, epoch=epoch, step=step)
         epoch, start, running = epoch + 1, 0, {}

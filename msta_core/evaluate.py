@@ -59,10 +59,14 @@ def best_epoch(history: list[dict], key: str = 'top1') -> dict:
 @torch.no_grad()
 def evaluate_dataset(predict: Callable[[torch.Tensor], torch.Tensor], dataset, *, batch_size: int = 4, num_workers: int = 2,
                      d: Dist | None = None, collate_fn=None, progress: bool = True, desc: str = 'eval',
-                     max_bad_fraction: float = 0.5) -> dict:
-    "Multi-view evaluation of `predict` (clips → logits) on `dataset`; metrics over all processes' shards."
+                     max_bad_fraction: float = 0.5, max_videos: int | None = None) -> dict:
+    """Multi-view evaluation of `predict` (clips → logits) on `dataset`; metrics over all processes' shards.
+    `max_videos`: only that many videos, spread evenly over the dataset, each with all its views (a smoke run)."""
     d = d or Dist()
-    sampler = EpochSampler(len(dataset), shuffle=False, rank=d.rank, world_size=d.world_size, pad=False)
+    if max_videos is not None and max_videos < 1: raise ValueError(f"max_videos={max_videos}: evaluate at least 1 video (None: all)")
+    keep = (torch.linspace(0, len(dataset) - 1, max_videos).round().long().unique().tolist()
+            if max_videos is not None and max_videos < len(dataset) else list(range(len(dataset))))
+    sampler = [(keep[j], s) for j, s in EpochSampler(len(keep), shuffle=False, rank=d.rank, world_size=d.world_size, pad=False)]
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn)
     idx = [i for i, _ in sampler]
     probs, labels, skipped = [], [], []
@@ -71,21 +75,23 @@ def evaluate_dataset(predict: Callable[[torch.Tensor], torch.Tensor], dataset, *
         skipped += [p for p in batch.get('skipped', []) if p]
         probs.append(score_views(predict, views.to(d.device)).cpu()); labels.append(y.cpu())
     C = probs[0].shape[1] if probs else 0
+    if d.enabled:                                         # a process without videos (fewer videos than processes) learns C
+        c = torch.tensor([C], device=d.device); dist.all_reduce(c, op=dist.ReduceOp.MAX); C = int(c.item())
     P = torch.cat(probs) if probs else torch.zeros(0, C)
     Y = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
     I = torch.tensor(idx, dtype=torch.long)
     if d.enabled:
         P, Y, I = (all_gather_cat(t.to(d.device), d).cpu() for t in (P, Y, I))
     order = I.argsort(); I, P, Y = I[order], P[order], Y[order]
-    assert torch.equal(I, torch.arange(len(dataset))), 'every test sample scored exactly once'
+    assert torch.equal(I, torch.tensor(keep, dtype=torch.long)), 'every test sample scored exactly once'
     if d.enabled:
         parts = [None] * d.world_size; dist.all_gather_object(parts, skipped); skipped = [p for ps in parts for p in ps]
     ok = Y >= 0
     with warnings.catch_warnings():                       # every process raises alike; only rank 0 warns
         if not d.is_main: warnings.simplefilter('ignore')
-        check_skipped(skipped, len(dataset), max_bad_fraction, desc)
+        check_skipped(skipped, len(keep), max_bad_fraction, desc)
     if not ok.any():
-        raise TooManyBrokenVideos(f"{desc}: none of the {len(dataset)} test videos could be read, nothing was scored")
+        raise TooManyBrokenVideos(f"{desc}: none of the {len(keep)} test videos could be read, nothing was scored")
     out = accuracy_metrics(P[ok], Y[ok], P.shape[1])
     out.update(probs=P, labels=Y, skipped=len(skipped), skipped_files=sorted(skipped))
     return out

@@ -20,14 +20,14 @@ from .augment import BatchAugment, split_augment
 from .classifier import VideoTextClassifier, description_targets
 from .distributed import Dist, setup_distributed, teardown_distributed
 from .run_folder import check_resume, config_changes, trainable_state_dict, load_trainable_state_dict, holding_run_folder
-from .engine import fit, BEST_RULE
+from .engine import fit, BEST_RULE, SMOKE_STEPS, SMOKE_MICRO_BATCHES
 from .evaluate import evaluate_dataset, harmonic_mean, best_epoch
 from .sources import DATASETS
 from .presets import ExperimentConfig
 
 # %% auto #0
-__all__ = ['once_per_node', 'check_out_dir', 'build_classifier', 'evaluate_splits', 'headline', 'augment_on_device',
-           'run_experiment', 'paper_rule_report', 'launch', 'main']
+__all__ = ['SMOKE_VIDEOS', 'once_per_node', 'check_out_dir', 'build_classifier', 'evaluate_splits', 'headline',
+           'augment_on_device', 'smoke_label', 'run_experiment', 'paper_rule_report', 'launch', 'main']
 
 # %% ../nbs/16_experiment.ipynb #1422778d
 def once_per_node(d: Dist, make: Callable):
@@ -48,7 +48,7 @@ def check_out_dir(cfg: ExperimentConfig) -> None:
         changes = config_changes(json.loads((out / 'config.json').read_text()), cfg)
         if changes:
             raise ValueError(f"{out} holds the results of another configuration:\n  changed: " + '\n  changed: '.join(changes)
-                             + f"\nUse another out_dir for these settings (nothing was written).")
+                             + "\nUse another out_dir for these settings (nothing was written).")
 
 # %% ../nbs/16_experiment.ipynb #58e2e960
 def _views(cfg: ExperimentConfig) -> tuple[int, int]:
@@ -107,6 +107,13 @@ def augment_on_device(cfg: ExperimentConfig, model, device) -> Callable | None:
         return batch
     return apply
 
+SMOKE_VIDEOS = 2       # a smoke run evaluates this many videos per process of every evaluation split (all their views)
+
+def smoke_label(d: Dist) -> dict:
+    "What `results.json` says of a smoke run (`train.smoke`): its bounds, and that its numbers are no result."
+    return {'steps': SMOKE_STEPS, 'micro_batches_per_step': SMOKE_MICRO_BATCHES, 'videos_per_split': SMOKE_VIDEOS * d.world_size,
+            'note': 'every stage of the pipeline on a few steps and videos: a check of the command, not a result'}
+
 @holding_run_folder(check_out_dir)                                   # checked, then held while it runs
 def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool = True) -> dict:
     "Train and evaluate one protocol; writes `config.json`, `results.json`, metrics and adapters to `cfg.out_dir`."
@@ -128,7 +135,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     def evaluate(predict, split, desc):                               # every evaluation of the run: the same views and bound
         return evaluate_dataset(predict, VideoDataset.for_model(split, model.config, views=views), batch_size=cfg.train.micro_batch,
                                 num_workers=cfg.train.num_workers, d=d, progress=progress, desc=desc,
-                                max_bad_fraction=cfg.train.max_bad_fraction)
+                                max_bad_fraction=cfg.train.max_bad_fraction, max_videos=SMOKE_VIDEOS * d.world_size if cfg.train.smoke else None)
     def each_epoch(module, epoch):                                    # the epoch's score on the main test split
         r = evaluate(clf.predictor(evals[main_eval].class_names), evals[main_eval], f'eval {main_eval}')
         return {'top1': r['top1'], 'top5': r['top5']}
@@ -146,6 +153,7 @@ def run_experiment(cfg: ExperimentConfig, d: Dist | None = None, progress: bool 
     report = {'protocol': cfg.protocol, 'dataset': cfg.dataset, 'method': cfg.method, 'backbone': cfg.backbone, 'shots': cfg.shots, 'split': cfg.split,
               'summary': headline(cfg, results, main_eval), 'results': results, 'seconds': time.time() - t0, 'views': views,
               'trainable_params': sum(p.numel() for p in clf.parameters() if p.requires_grad), 'world_size': d.world_size}
+    if cfg.train.smoke: report = {'smoke': smoke_label(d), **report}
     if any('top1' in h for h in history): report['best_epoch_on_test'] = best_epoch(history)
     if cfg.train.report == 'paper' and any('top1' in h for h in history):
         report['paper_rule'] = paper_rule_report(clf, history, evals, main_eval, out, cfg, d, lambda split: evaluate(
@@ -178,10 +186,17 @@ def paper_rule_report(clf, history: list[dict], evals: dict, main_eval: str, out
     return rep
 
 # %% ../nbs/16_experiment.ipynb #196d0caa
-@holding_run_folder(check_out_dir)                                   # held here for the workers
 def launch(cfg: ExperimentConfig, nproc: int | None = None) -> dict:
     "Run `cfg` in `nproc` processes under torchrun; returns `results.json`."
     nproc = nproc or cfg.nproc
+    if torch.cuda.is_available() and nproc > torch.cuda.device_count():   # one process per GPU; else NCCL fails later
+        raise ValueError(f"nproc={nproc}: this machine has {torch.cuda.device_count()} GPU(s), one process each; pass -p nproc "
+                         f"{torch.cuda.device_count()} (the global batch stays batch_size={cfg.train.batch_size}, reached by "
+                         f"gradient accumulation). Nothing was written.")
+    return _launch(cfg, nproc)
+
+@holding_run_folder(check_out_dir)                                   # held here for the workers
+def _launch(cfg: ExperimentConfig, nproc: int) -> dict:
     check_out_dir(cfg)                                                # before config.json is written
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / 'config.json'

@@ -5,14 +5,15 @@
 # %% ../nbs/05_peft.ipynb #76e8b796
 from __future__ import annotations
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, replace, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, ClassVar
 
 import torch
 from torch import nn
 
-from .core import UnsafeFileError, atomic_torch_save, closest_names, load_tensors, from_plain, to_plain, check_size, check_range
+from .core import UnsafeFileError, atomic_torch_save, closest_names, load_tensors, from_plain, to_plain
+from .core import check_size, check_range   # for a method's config checks: the plug-in interface re-exports them
 from .viclip import ViCLIP, ViCLIPConfig, ResidualAttentionBlock
 from .weights import check_state_dict
 

@@ -237,4 +237,5 @@ def config_from_params(protocol: str = 'fewshot', dataset: str = 'synthetic', me
         where, ann = routes[k]
         if value is not None: over[where][k] = coerce_param(k, value, str(ann))
     fields_ = PRESETS[preset](protocol, dataset, shots, split, method)         # the preset
+    if over['train'].get('smoke') and 'out_dir' not in over['top']: fields_['out_dir'] += '_smoke'   # never a real run's folder
     return build_config(fields_, over['top'], over['peft'], over['train'])    # made and checked, once

@@ -90,11 +90,12 @@ def author_log_table(log_dir) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/17_results.ipynb #2f1ad50f
-def collect_runs(root) -> pd.DataFrame:
-    "One row per run folder under `root` (its `results.json`)."
+def collect_runs(root, smoke: bool = False) -> pd.DataFrame:
+    "One row per run folder under `root` (its `results.json`). Smoke runs (checks, not results) are left out; `smoke=True` lists only them."
     rows = []
     for f in sorted(Path(root).rglob('results.json')):
         r = json.loads(f.read_text())
+        if bool(r.get('smoke')) != smoke: continue
         row = {'run': str(f.parent), 'protocol': r['protocol'], 'dataset': r['dataset'], 'method': ALIASES.get(r['method'], r['method']),
                'backbone': r.get('backbone', 'b16'), 'shots': r.get('shots'), 'split': r.get('split'), 'trainable_params': r.get('trainable_params'),
                'seconds': r.get('seconds')}

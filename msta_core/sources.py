@@ -17,8 +17,8 @@ from .world import load_world
 from .pretrain import ensure_pretrained, load_tiny
 
 # %% auto #0
-__all__ = ['ZERO_SHOT_VIEWS', 'PROTOCOLS', 'DATASETS', 'RunData', 'DataSource', 'register_dataset', 'splits_dir', 'Benchmark',
-           'SyntheticWorld']
+__all__ = ['ZERO_SHOT_VIEWS', 'PROTOCOLS', 'DATASETS', 'RunData', 'DataSource', 'register_dataset', 'splits_dir',
+           'missing_split_help', 'load_split', 'Benchmark', 'SyntheticWorld']
 
 # %% ../nbs/15_sources.ipynb #5fbd5ecd
 ZERO_SHOT_VIEWS = (1, 1)        # paper Sec. 4.1: zero-shot is evaluated on a single view
@@ -72,6 +72,20 @@ def splits_dir(cfg) -> Path:
                                "(python data_prep/fetch_splits.py downloads it)")
     return Path(p)
 
+def missing_split_help(split: str, sd: Path) -> str:
+    "How to get the split file `split` (a path under the splits folder `sd`) that is not there."
+    if split == DATASETS['k400'].supervised_train:
+        return (f"ViFi-CLIP's full Kinetics-400 training list is large and not fetched by default: get it with "
+                f"`python data_prep/fetch_splits.py --with-k400-train` (into data/vifi_clip_splits), or make it from the official "
+                f"annotations: `python data_prep/make_splits.py kinetics --csv <Kinetics-400 annotations>/train.csv "
+                f"--labels {sd / DATASETS['k400'].labels} --out {sd / Path(split).parent}`")
+    return "`python data_prep/fetch_splits.py` downloads ViFi-CLIP's split files and label lists (into data/vifi_clip_splits)"
+
+def load_split(root: Path, sd: Path, split: str, labels: str) -> VideoSplit:
+    "The split file `sd/split` with its label list `sd/labels`, videos under `root`; a missing file says how to get it."
+    try: return VideoSplit.load(root, sd / split, sd / labels)
+    except FileNotFoundError as e: raise FileNotFoundError(f"{e}. {missing_split_help(split, sd)}") from None
+
 @dataclass(frozen=True)
 class Benchmark(DataSource):
     "One of the paper's benchmarks: its files, relative to the splits folder (`{shots}`/`{split}` filled in)."
@@ -103,7 +117,7 @@ class Benchmark(DataSource):
 
     def test_splits(self, root: Path, sd: Path, prefix: str = '') -> dict:
         "Every test split of the benchmark, as `{prefix}s{i}`, videos under `root`."
-        return {f'{prefix}s{i}': VideoSplit.load(root, sd / split, sd / self.labels.format(split=i))
+        return {f'{prefix}s{i}': load_split(root, sd, split, self.labels.format(split=i))
                 for i, split in enumerate(self.test, 1)}
 
     def check(self, cfg) -> None:
@@ -123,7 +137,8 @@ class Benchmark(DataSource):
 
     def backbone(self, cfg, progress: bool = True):
         if not cfg.checkpoint:
-            raise ValueError(f"dataset={self.name!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.pt)"
+            raise ValueError(f"dataset={self.name!r} needs " + ("OpenAI CLIP weights (checkpoint=...; e.g. ViT-B-16.safetensors, "
+                             "made from OpenAI's ViT-B-16.pt by data_prep/convert_clip.py)"
                              if cfg.backbone.startswith('clip-') else "a ViCLIP checkpoint (checkpoint=...; e.g. ViClip-InternVid-10M-FLT.pth)"))
         load = load_clip if cfg.backbone.startswith('clip-') else load_viclip
         return load(cfg.checkpoint, cfg.backbone, num_frames=cfg.num_frames)
@@ -132,7 +147,7 @@ class Benchmark(DataSource):
         if not cfg.data_root: raise ValueError(f"dataset={self.name!r} needs data_root: the folder its split files' paths are relative to")
         sd, root = splits_dir(cfg), Path(cfg.data_root)
         desc_dir = Path(cfg.descriptions_dir or os.environ.get('MSTA_DESCRIPTIONS', sd / 'descriptions'))
-        load = lambda split, labels: VideoSplit.load(root, sd / split, sd / labels)
+        load = lambda split, labels: load_split(root, sd, split, labels)
         if cfg.protocol == 'fewshot':
             test = self.test[cfg.split - 1] if len(self.test) > 1 else self.test[0]
             return RunData(load(self.fewshot_train.format(shots=cfg.shots), self.labels), {'test': load(test, self.labels)},

@@ -121,10 +121,19 @@ def test_results_notebook(tiny, tmp_path):
                             parameters=dict(protocol='base2novel', method=method, data_root=str(world.root), checkpoint=str(ckpt),
                                             out_dir=str(tmp_path / 'runs' / method), epochs=1, batch_size=8, micro_batch=8,
                                             num_workers=0, views=[1, 1]))
+    pm.execute_notebook(str(ROOT / 'nbs/train.ipynb'), str(tmp_path / 'smoke.ipynb'), kernel_name='python3',   # a smoke run
+                        progress_bar=False, cwd=str(ROOT / 'nbs'),
+                        parameters=dict(protocol='base2novel', method='adaptformer', data_root=str(world.root), checkpoint=str(ckpt),
+                                        out_dir=str(tmp_path / 'runs' / 'smoke'), batch_size=8, micro_batch=4, num_workers=0,
+                                        views=[1, 1], smoke=True))
+    shown = (tmp_path / 'smoke.ipynb').read_text()
+    assert 'SMOKE RUN' in shown and 'a check of the command, not a result' in shown
+    assert 'smoke' in json.loads((tmp_path / 'runs' / 'smoke' / 'results.json').read_text())
     pm.execute_notebook(str(ROOT / 'nbs/results.ipynb'), str(tmp_path / 'results.ipynb'), kernel_name='python3',
                         progress_bar=False, cwd=str(ROOT / 'nbs'), parameters=dict(runs_dir=str(tmp_path / 'runs')))
     md = (tmp_path / 'runs' / 'results.md').read_text()
     assert 'frozen' in md and 'lora' in md and '| base2novel' in md
+    assert 'adaptformer' not in md and '1 smoke run(s) left out of every table' in (tmp_path / 'results.ipynb').read_text()
 
 
 def test_refused_rerun_leaves_the_run_folder_as_it_was(tmp_path):
