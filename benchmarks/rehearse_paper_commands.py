@@ -262,8 +262,7 @@ def prepare(work: Path, log=print) -> dict:
     splits, descriptions = reference_data('vifi_clip_splits'), reference_data('msta_descriptions')
     missing = [n for n, p in (('vifi_clip_splits', splits), ('msta_descriptions', descriptions)) if p is None]
     if missing:
-        raise FileNotFoundError(f"the public data {missing} is not on this machine: fetch it with `{FETCH_COMMAND}` "
-                                f"(or set MSTA_SHARED to a folder holding data/{missing[0]})")
+        raise FileNotFoundError(f"the public data {missing} is not on this machine: fetch it with `{FETCH_COMMAND}`")
     t0 = time.time()
     (work / 'runs').mkdir(parents=True, exist_ok=True)
     for name in ('nbs', 'data_prep'):

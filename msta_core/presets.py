@@ -91,9 +91,11 @@ class ExperimentConfig:
         if isinstance(d.get('peft'), dict): d['peft'] = upgrade_peft_dict(d['peft'])
         if isinstance(d.get('train'), dict): d['train'] = {k: v for k, v in d['train'].items() if k != 'log_every'}   # a field that did nothing
         d.pop('input_size', None)             # a field that did nothing: a backbone's checkpoint fixes its input size
+        default = lambda f: to_plain(f.default_factory() if f.default_factory is not MISSING else f.default)
         for f in fields(ExperimentConfig):   # a field the file predates: every run had its default then (augment_on: 'worker')
-            if f.name not in d and f.name not in ('peft', 'train'):
-                d[f.name] = to_plain(f.default_factory() if f.default_factory is not MISSING else f.default)
+            if f.name not in d and f.name not in ('peft', 'train'): d[f.name] = default(f)
+        if isinstance(d.get('train'), dict):   # and of the training's (smoke: every run was a real one)
+            d['train'] = {**{f.name: default(f) for f in fields(TrainConfig) if f.name not in d['train']}, **d['train']}
         return d
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:

@@ -17,7 +17,7 @@ _spec = importlib.util.spec_from_file_location('msta_run_lessons', ROOT / 'book'
 rl = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rl)
 
 # Every lesson is committed with its outputs: True makes a lesson without them fail.
-REQUIRE_STORED_OUTPUTS = False
+REQUIRE_STORED_OUTPUTS = True
 
 
 @pytest.mark.parametrize('nb', rl.LESSONS, ids=[p.stem for p in rl.LESSONS])
