@@ -27,6 +27,7 @@ machine runs) are printed.
     python benchmarks/rehearse_paper_commands.py --list                 # the rows, nothing run
     python benchmarks/rehearse_paper_commands.py                        # every row
     python benchmarks/rehearse_paper_commands.py --as-written           # one row per command: the one written out
+    python benchmarks/rehearse_paper_commands.py --dry                  # every row's data side, no model (a minute)
     python benchmarks/rehearse_paper_commands.py --only fewshot-ssv2-K2 --keep /tmp/rehearsal
 """
 import argparse, json, os, re, shlex, shutil, subprocess, sys, tempfile, time, zlib
@@ -347,6 +348,41 @@ def run_row(row: Row, block: Block, work: Path, env: dict, machine: str = MACHIN
             'out_dir': str(new[0].parent) if len(new) == 1 else None}
 
 
+def expand(line: str, assignments: list[str], work: Path) -> str:
+    "`line` localised, with the block's variables (`$S`, `"$CK"`) replaced by their localised values."
+    values = {}
+    for a in assignments:
+        for part in localise(a, work).split(';'):
+            k, eq, v = part.strip().partition('=')
+            if eq and re.fullmatch(r'[A-Za-z_]\w*', k): values[k] = shlex.split(v)[0]
+    return re.sub(r'\$\{?([A-Za-z_]\w*)\}?', lambda m: values[m.group(1)], localise(line, work))
+
+
+def dry_row(row: Row, block: Block, work: Path) -> dict:
+    """The data side of one row, in this process, without a model: its parameters checked, its splits resolved, every
+    video they name present in the tree, and the descriptions the consistency constraint reads, class for class."""
+    from msta_core.presets import config_from_params
+    from msta_core.descriptions import load_author_pair
+    t0, problems = time.time(), []
+    try:
+        p = params(expand(row.command, block.assignments, work))
+        cfg = config_from_params(**{k: v for k, v in p.items() if k != 'nproc'})
+        data = DATASETS[cfg.dataset].resolve(cfg)
+        splits = {'train': data.train, **data.evals}
+        for name, split in splits.items():
+            missing = [s.path for s in split.samples if not (split.root / s.path).exists()]
+            if missing: problems.append(f'{name}: {len(missing)} of {len(split.samples)} videos missing, e.g. {missing[0]}')
+        if cfg.consistency:
+            desc = load_author_pair(data.descriptions_dir, data.descriptions, cfg.n_descriptions, data.train.class_names)
+            if len(desc) != len(data.train.class_names):
+                problems.append(f'{len(desc)} described classes for {len(data.train.class_names)} training classes')
+        videos = sum(len(s.samples) for s in splits.values())
+    except Exception as e:                                              # any failure is this row's finding
+        problems.append(f'{type(e).__name__}: {e}'); videos = 0
+    return {'row': row.name, 'ok': not problems, 'seconds': time.time() - t0, 'cpu_seconds': 0.0, 'problems': problems,
+            'command': row.command, 'videos': videos}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--list', action='store_true', help='print the rows and exit')
@@ -354,6 +390,7 @@ def main(argv=None):
     p.add_argument('--as-written', action='store_true', help='one row per command: the variant the README writes out')
     p.add_argument('--keep', default=None, help='the rehearsal folder (kept; reused: checkpoints and clips are made once)')
     p.add_argument('--json', default=None, help='write every row\'s figures to this file')
+    p.add_argument('--dry', action='store_true', help="each row's data side only (seconds): parameters, splits, videos, descriptions")
     p.add_argument('--machine', default=MACHINE, help=f'parameters appended to every row (default: {MACHINE!r}, a CPU)')
     a = p.parse_args(argv)
     block = parse_block(readme_block())
@@ -378,7 +415,14 @@ def main(argv=None):
     counts = link_tree(ctx['splits'], work / 'datasets', ctx['clips'])   # and what they made (Kinetics-400's training list)
     print('dataset tree: ' + ', '.join(f'{n} {c:,} videos' for n, c in counts.items()))
     results = []
-    for row in rows:
+    if a.dry:
+        for row in rows:
+            r = dry_row(row, block, work)
+            results.append(r)
+            print(f"{'ok  ' if r['ok'] else 'FAIL'} {r['seconds']:6.1f} s  {row.name}: {r['videos']:,} videos resolved"
+                  + ('' if r['ok'] else '  ' + '; '.join(r['problems'])), flush=True)
+        block.results = []
+    for row in ([] if a.dry else rows):
         r = run_row(row, block, work, ctx['env'], a.machine)
         results.append(r)
         print(f"{'ok  ' if r['ok'] else 'FAIL'} {r['seconds']:6.0f} s ({r['cpu_seconds']:5.0f} CPU-s)  {row.name}"
