@@ -349,7 +349,7 @@ def run_row(row: Row, block: Block, work: Path, env: dict, machine: str = MACHIN
 
 
 def expand(line: str, assignments: list[str], work: Path) -> str:
-    "`line` localised, with the block's variables (`$S`, `"$CK"`) replaced by their localised values."
+    """`line` localised, with the block's variables (`$S`, `"$CK"`) replaced by their localised values."""
     values = {}
     for a in assignments:
         for part in localise(a, work).split(';'):
