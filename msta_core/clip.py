@@ -6,16 +6,13 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .viclip import (
     ViCLIP, ViCLIPConfig, cosine_logits, CLIP_MEAN, CLIP_STD, Transformer, TextTransformer, preset_config)
-from .core import is_torchscript
-from .weights import CheckpointError, load_state_dict_strict, read_checkpoint, unwrap_state_dict
+from .weights import CheckpointError, load_state_dict_strict, read_openai_clip
 
 # %% auto #0
 __all__ = ['CLIP_PRESETS', 'FrameCLIPConfig', 'get_clip_config', 'FrameGrid', 'frames_to_video', 'video_to_frames',
@@ -173,29 +170,11 @@ def frame_clip_config(clip_sd: dict, num_frames: int = 8, **overrides) -> FrameC
         vocab_size=clip_sd['token_embedding.weight'].shape[0], text_width=tw, text_heads=tw // 64, text_layers=depth('')),
         **overrides)
 
-def _read_clip(path_or_state_dict, trust_torchscript: bool = False) -> tuple[dict, str]:
-    if isinstance(path_or_state_dict, dict): return dict(path_or_state_dict), 'state dict'
-    path, where = Path(path_or_state_dict), str(path_or_state_dict)
-    if not path.is_file():
-        raise FileNotFoundError(f"No CLIP weights at {path}. Get ViT-B-16.pt / ViT-L-14.pt from OpenAI's CLIP release, save "
-                                f"open_clip.create_model('ViT-B-16', pretrained='openai').state_dict(), or pass a .safetensors file.")
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path)), where
-    if is_torchscript(path):                                                 # OpenAI's release: code that runs on load
-        if not trust_torchscript:
-            raise CheckpointError(f"{path} is a TorchScript archive (as OpenAI's released ViT-B-16.pt is): opening it runs the "
-                                  f"code it holds, and msta loads tensors only. Convert it once, where you trust the file: "
-                                  f"`python data_prep/convert_clip.py {path}` writes its weights to {path.with_suffix('.safetensors')}; "
-                                  f"give that file as the checkpoint (in Python: load_clip(..., trust_torchscript=True)).")
-        return dict(torch.jit.load(str(path), map_location='cpu').state_dict()), where
-    return dict(unwrap_state_dict(read_checkpoint(path), where)), where    # a state dict of tensors only
-
 def load_clip(path_or_state_dict, config: str | FrameCLIPConfig | None = None, num_frames: int = 8,
               trust_torchscript: bool = False, **overrides) -> FrameCLIP:
     """A frame-level CLIP with OpenAI CLIP weights (a dict, a state dict file, `.safetensors`, or — only with
     `trust_torchscript=True` — OpenAI's TorchScript `.pt`), strictly."""
-    sd, where = _read_clip(path_or_state_dict, trust_torchscript)
+    sd, where = read_openai_clip(path_or_state_dict, trust_torchscript)
     cfg = (frame_clip_config(sd, num_frames, **overrides) if config is None
            else get_clip_config(config, num_frames=num_frames, **overrides))
     with torch.device('meta'): model = FrameCLIP(cfg)                # no random init: every weight comes from `sd`

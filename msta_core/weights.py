@@ -17,7 +17,7 @@ from .viclip import ViCLIP, ViCLIPConfig, get_config, CLIP_MEAN, CLIP_STD
 # %% auto #0
 __all__ = ['read_key_list', 'CheckpointError', 'resize_temporal_embedding', 'resize_text_positions', 'read_checkpoint',
            'unwrap_state_dict', 'check_state_dict', 'load_state_dict_strict', 'load_viclip', 'inflate_weight',
-           'clip_to_viclip_state_dict', 'load_openai_clip']
+           'clip_to_viclip_state_dict', 'load_openai_clip', 'read_openai_clip']
 
 # %% ../nbs/02a_weights.ipynb #02ace290
 def read_key_list(path) -> list[tuple[str, tuple]]:
@@ -146,21 +146,25 @@ def load_openai_clip(path_or_state_dict, config: str | ViCLIPConfig = 'b16', num
     """ViCLIP initialised from OpenAI CLIP weights, CLIP's own normalisation: a state dict, a file of one
     (`torch.save` or `.safetensors`), or — only with `trust_torchscript=True` — the released TorchScript `.pt`."""
     cfg = get_config(config, num_frames=num_frames, mean=CLIP_MEAN, std=CLIP_STD, **overrides)
-    if isinstance(path_or_state_dict, dict): sd, where = path_or_state_dict, 'state dict'
-    else:
-        path, where = Path(path_or_state_dict), str(path_or_state_dict)
-        if not path.is_file():
-            raise FileNotFoundError(f"No CLIP weights at {path}. Get ViT-B-16.pt / ViT-L-14.pt from OpenAI's CLIP release, "
-                                    f"or pass open_clip.create_model('ViT-B-16', pretrained='openai').state_dict().")
-        if path.suffix == '.safetensors':
-            from safetensors.torch import load_file
-            sd = load_file(str(path))
-        elif is_torchscript(path):                                   # OpenAI's release: code that runs on load
-            if not trust_torchscript:
-                raise CheckpointError(f"{path} is a TorchScript archive (as OpenAI's released ViT-B-16.pt is): loading it "
-                                      f"runs the code it holds. If it comes from OpenAI's release or another source you "
-                                      f"trust, pass trust_torchscript=True. Safer: a state dict, e.g. open_clip.create_model("
-                                      f"'ViT-B-16', pretrained='openai').state_dict() saved with torch.save or safetensors.")
-            sd = torch.jit.load(str(path), map_location='cpu').state_dict()
-        else: sd = unwrap_state_dict(read_checkpoint(path), where)             # a plain state dict, tensors only
-    return _build_and_load(clip_to_viclip_state_dict(dict(sd), cfg, center), cfg, f'{where} (as OpenAI CLIP)')
+    sd, where = read_openai_clip(path_or_state_dict, trust_torchscript)
+    return _build_and_load(clip_to_viclip_state_dict(sd, cfg, center), cfg, f'{where} (as OpenAI CLIP)')
+
+def read_openai_clip(path_or_state_dict, trust_torchscript: bool = False) -> tuple[dict, str]:
+    "(OpenAI CLIP's state dict, where it came from): a dict, a `.safetensors` file, a state dict file, or a trusted TorchScript `.pt`."
+    if isinstance(path_or_state_dict, dict): return dict(path_or_state_dict), 'state dict'
+    path, where = Path(path_or_state_dict), str(path_or_state_dict)
+    if not path.is_file():
+        raise FileNotFoundError(f"No CLIP weights at {path}. Get ViT-B-16.pt / ViT-L-14.pt from OpenAI's CLIP release and convert "
+                                f"it once (python data_prep/convert_clip.py ViT-B-16.pt), save open_clip.create_model('ViT-B-16', "
+                                f"pretrained='openai').state_dict(), or pass a .safetensors file.")
+    if path.suffix == '.safetensors':
+        from safetensors.torch import load_file
+        return load_file(str(path)), where
+    if is_torchscript(path):                                         # OpenAI's release: code that runs on load
+        if not trust_torchscript:
+            raise CheckpointError(f"{path} is a TorchScript archive (as OpenAI's released ViT-B-16.pt is): opening it runs the "
+                                  f"code it holds, and msta loads tensors only. Convert it once, where you trust the file: "
+                                  f"`python data_prep/convert_clip.py {path}` writes its weights to {path.with_suffix('.safetensors')}; "
+                                  f"give that file instead (in Python, for a file you trust: trust_torchscript=True).")
+        return dict(torch.jit.load(str(path), map_location='cpu').state_dict()), where
+    return dict(unwrap_state_dict(read_checkpoint(path), where)), where    # a state dict of tensors only
