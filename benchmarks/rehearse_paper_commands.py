@@ -386,7 +386,7 @@ def dry_row(row: Row, block: Block, work: Path) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--list', action='store_true', help='print the rows and exit')
-    p.add_argument('--only', nargs='+', default=None, help='rows to run, by name (see --list)')
+    p.add_argument('--only', nargs='+', default=None, help='rows to run, by name (see --list), in this order')
     p.add_argument('--as-written', action='store_true', help='one row per command: the variant the README writes out')
     p.add_argument('--keep', default=None, help='the rehearsal folder (kept; reused: checkpoints and clips are made once)')
     p.add_argument('--json', default=None, help='write every row\'s figures to this file')
@@ -395,6 +395,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     block = parse_block(readme_block())
     rows = [r for r in block.rows if (a.only is None or r.name in a.only) and (r.written or not a.as_written)]
+    if a.only: rows.sort(key=lambda r: a.only.index(r.name))                     # in the order asked for
     if a.only and (unknown := set(a.only) - {r.name for r in block.rows}):
         raise SystemExit(f"no such row {sorted(unknown)}; the rows: {[r.name for r in block.rows]}")
     if a.list:
